@@ -1,0 +1,184 @@
+"""The command line: the only module that knows click. It parses, calls, prints."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from analyzer import __version__
+from analyzer.config import DEFAULT_MODEL_PATH, FORMATS, MinHashOptions, ReaderOptions, RunConfig
+from analyzer.errors import AnalyzerError, InputError
+
+F = TypeVar("F", bound=Callable[..., Any])
+console = Console(stderr=True)
+
+
+def reports_errors(command: F) -> F:
+    """Turn an AnalyzerError into one line on stderr and its exit code; never a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except AnalyzerError as error:
+            click.echo(f"error: {error.message}", err=True)
+            sys.exit(error.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.version_option(__version__, prog_name="analyzer")
+def main() -> None:
+    """Measure how much finance, law, code and medical text a web corpus contains."""
+
+
+@main.command()
+@click.argument("inputs", nargs=-1)
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output directory.")
+@click.option("--workers", type=int, default=None, help="Worker processes (default: all cores).")
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_MODEL_PATH,
+    show_default=True,
+    help="fastText domain model (.ftz/.bin).",
+)
+@click.option(
+    "--tokenizer",
+    default="cl100k_base",
+    show_default=True,
+    help="cl100k_base, o200k_base, a tokenizer.json path, or column:token_count.",
+)
+@click.option("--format", "input_format", type=click.Choice(FORMATS), default="auto", show_default=True)
+@click.option("--text-column", default=None, help="Column/field holding the text (default: text).")
+@click.option("--id-column", default=None, help="Column/field holding the document id (default: id).")
+@click.option("--batch-size", type=int, default=512, show_default=True, help="Documents per tagging batch.")
+@click.option("--hf-dataset", default=None, help="Read a Hugging Face `datasets` stream instead of files.")
+@click.option("--hf-config", default=None, help="Dataset config (for json/parquet loaders: the data files).")
+@click.option("--hf-split", default="train", show_default=True)
+@click.option("--minhash-bands", type=int, default=MinHashOptions.bands, show_default=True)
+@click.option("--minhash-rows", type=int, default=MinHashOptions.rows, show_default=True)
+@click.option("--shingle-words", type=int, default=MinHashOptions.ngram, show_default=True)
+@click.option("--progress/--no-progress", default=True, show_default=True)
+@reports_errors
+def run(
+    inputs: tuple[str, ...],
+    out_dir: Path,
+    workers: int | None,
+    model_path: Path,
+    tokenizer: str,
+    input_format: str,
+    text_column: str | None,
+    id_column: str | None,
+    batch_size: int,
+    hf_dataset: str | None,
+    hf_config: str | None,
+    hf_split: str,
+    minhash_bands: int,
+    minhash_rows: int,
+    shingle_words: int,
+    progress: bool,
+) -> None:
+    """Tag every document of INPUTS (files, globs, directories, fsspec URLs) and build
+    OUT/analysis.duckdb with documents, domain_shares, skipped and runs."""
+    from analyzer.pipeline import run_analysis
+
+    if not inputs and not hf_dataset:
+        raise InputError("no inputs: pass shard paths/globs/URLs, or --hf-dataset NAME")
+    if inputs and hf_dataset:
+        raise InputError("pass either input paths or --hf-dataset, not both")
+    if batch_size < 1 or (workers is not None and workers < 1):
+        raise InputError("--batch-size and --workers must be at least 1")
+    if minhash_bands < 1 or minhash_rows < 1 or shingle_words < 1:
+        raise InputError("--minhash-bands, --minhash-rows and --shingle-words must be at least 1")
+    config = RunConfig(
+        inputs=inputs,
+        out_dir=out_dir,
+        workers=workers or os.cpu_count() or 1,
+        model_path=model_path,
+        tokenizer=tokenizer,
+        reader=ReaderOptions(
+            format=input_format, text_column=text_column, id_column=id_column, batch_size=batch_size
+        ),
+        minhash=MinHashOptions(ngram=shingle_words, bands=minhash_bands, rows=minhash_rows),
+        hf_dataset=hf_dataset,
+        hf_config=hf_config,
+        hf_split=hf_split,
+        show_progress=progress,
+    )
+    summary = run_analysis(config, console=console)
+    _print_summary(summary, config)
+    if summary.failed:
+        kinds = {a.error_kind for a in summary.failed}
+        sys.exit(2 if kinds == {"input"} else 1)
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(path_type=Path))
+@click.option("--sql", "statement", required=True, help="A read-only SQL query against analysis.duckdb.")
+@reports_errors
+def query(out_dir: Path, statement: str) -> None:
+    """Run a SQL query against OUT_DIR/analysis.duckdb, opened read-only, and print the result."""
+    import duckdb
+
+    database = out_dir / "analysis.duckdb" if out_dir.is_dir() else out_dir
+    if not database.is_file():
+        raise InputError(f"{database}: no analysis database; run `analyzer run ... --out {out_dir}` first")
+    try:
+        with duckdb.connect(str(database), read_only=True) as connection:
+            relation = connection.sql(statement)
+            if relation is None:
+                return
+            _print_relation(relation.columns, relation.fetchall())
+    except duckdb.Error as exc:
+        raise InputError(f"query failed: {str(exc).splitlines()[0]}") from exc
+
+
+def _print_relation(columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(_format_cell(value) for value in row))
+    Console().print(table)
+
+
+def _format_cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "" if value is None else str(value)
+
+
+def _print_summary(summary: Any, config: RunConfig) -> None:
+    out = Console()
+    table = Table(title=f"Domain shares ({config.tokenizer} tokens) — {config.database_path}")
+    for column in ("domain", "docs", "tokens", "token share", "dedup docs", "dedup tokens", "dedup share"):
+        table.add_column(column, justify="right" if column != "domain" else "left")
+    for row in summary.domain_shares:
+        table.add_row(
+            str(row["domain"]),
+            f"{row['docs']:,}",
+            f"{row['tokens']:,}",
+            f"{row['token_share']:.2%}",
+            f"{row['dedup_docs']:,}",
+            f"{row['dedup_tokens']:,}",
+            f"{row['dedup_token_share']:.2%}",
+        )
+    out.print(table)
+    out.print(
+        f"documents read {summary.docs_read:,} = tagged {summary.docs_tagged:,} + skipped "
+        f"{summary.docs_skipped:,} · {len(summary.accountings)} shards "
+        f"({sum(a.status == 'reused' for a in summary.accountings)} reused) · "
+        f"{summary.processed_megabytes:,.1f} MB of text tagged in {summary.seconds:,.1f} s "
+        f"with {summary.workers} worker(s) = {summary.megabytes_per_second_per_core:,.2f} MB/s per core"
+    )
+    for failed in summary.failed:
+        out.print(f"[red]FAILED[/red] {failed.shard}: {failed.error}")

@@ -1,0 +1,1 @@
+"""Near-duplicate clustering: candidate edges from LSH buckets → connected components."""

@@ -1,0 +1,34 @@
+"""Errors a user can cause. Each carries an exit code and a one-line message that names the fix.
+
+Only `analyzer.cli` turns these into output; everything else raises them.
+"""
+
+from __future__ import annotations
+
+
+class AnalyzerError(Exception):
+    """Base of all user-facing errors; `exit_code` is what the CLI exits with."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InputError(AnalyzerError):
+    """A path, shard, column or option the user gave is wrong (usage/input: exit 2)."""
+
+    exit_code = 2
+
+
+class ModelError(AnalyzerError):
+    """A classifier or tokenizer could not be loaded (usage/input: exit 2)."""
+
+    exit_code = 2
+
+
+class RunFailure(AnalyzerError):
+    """The run itself failed (disk full, output not writable, shard failures): exit 1."""
+
+    exit_code = 1

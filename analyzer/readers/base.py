@@ -1,0 +1,125 @@
+"""What every reader yields: batches of documents in one arrow schema, plus the rows it skipped."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+DOCUMENT_SCHEMA = pa.schema(
+    [
+        ("row_index", pa.int64()),
+        ("doc_id", pa.string()),
+        ("text", pa.string()),
+        ("dump", pa.string()),
+        ("url", pa.string()),
+        ("date", pa.string()),
+        ("source", pa.string()),
+        ("shard_token_count", pa.int64()),
+    ]
+)
+"""Columns a reader fills; metadata a format lacks stays null."""
+
+METADATA_FIELDS = ("doc_id", "dump", "url", "date", "source", "shard_token_count")
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    """A row that was read but could not become a document, and why."""
+
+    row_index: int
+    reason: str
+
+
+@dataclass
+class ReadBatch:
+    """Documents read since the last batch, the rows skipped among them, and shard progress."""
+
+    documents: pa.RecordBatch
+    skipped: list[SkippedRow] = field(default_factory=list)
+    fraction_done: float = 0.0
+
+
+class ShardReader(Protocol):
+    """A reader opens one shard and yields its documents in batches, in row order."""
+
+    def __call__(self) -> Iterator[ReadBatch]: ...
+
+
+def validate_text(value: Any) -> tuple[str | None, str | None]:
+    """Return (text, None) for a usable document text, else (None, skip reason)."""
+    if value is None:
+        return None, "null_text"
+    if isinstance(value, bytes | bytearray | memoryview):
+        try:
+            value = bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return None, "invalid_utf8"
+    if not isinstance(value, str):
+        return None, f"text_not_string:{type(value).__name__}"
+    if not value.strip():
+        return None, "empty_text"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None, "lone_surrogate"
+    return value, None
+
+
+class BatchBuilder:
+    """Accumulates rows column-wise and emits `ReadBatch`es of a fixed size."""
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self._columns: dict[str, list[Any]] = {name: [] for name in DOCUMENT_SCHEMA.names}
+        self._skipped: list[SkippedRow] = []
+
+    def add(self, row_index: int, raw_text: Any, metadata: dict[str, Any]) -> None:
+        """Add one row; it becomes a document or a skip with a reason, never an exception."""
+        text, reason = validate_text(raw_text)
+        if reason is not None:
+            self._skipped.append(SkippedRow(row_index, reason))
+            return
+        self._columns["row_index"].append(row_index)
+        self._columns["text"].append(text)
+        for name in METADATA_FIELDS:
+            self._columns[name].append(_coerce_metadata(name, metadata.get(name)))
+
+    def skip(self, row_index: int, reason: str) -> None:
+        self._skipped.append(SkippedRow(row_index, reason))
+
+    @property
+    def full(self) -> bool:
+        return len(self._columns["row_index"]) + len(self._skipped) >= self.batch_size
+
+    @property
+    def empty(self) -> bool:
+        return not self._columns["row_index"] and not self._skipped
+
+    def flush(self, fraction_done: float) -> ReadBatch:
+        documents = pa.RecordBatch.from_pydict(self._columns, schema=DOCUMENT_SCHEMA)
+        batch = ReadBatch(documents, self._skipped, fraction_done)
+        self._columns = {name: [] for name in DOCUMENT_SCHEMA.names}
+        self._skipped = []
+        return batch
+
+
+def _coerce_metadata(name: str, value: Any) -> Any:
+    """Metadata of unexpected types is kept as text (or dropped for counts), never fatal."""
+    if value is None:
+        return None
+    if name == "shard_token_count":
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int) and -(2**63) <= value < 2**63:
+            return value
+        return None
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "replace").decode("utf-8")
+        return value
+    return str(value)

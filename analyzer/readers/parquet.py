@@ -1,0 +1,93 @@
+"""Parquet shards (FineWeb and any parquet with a text column), read one row group at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from analyzer.config import ReaderOptions
+from analyzer.errors import InputError
+from analyzer.readers.base import BatchBuilder, ReadBatch
+from analyzer.shards import Shard
+
+# FineWeb's own column names; any parquet that uses them gets its metadata carried over.
+METADATA_COLUMNS = {
+    "doc_id": "id",
+    "dump": "dump",
+    "url": "url",
+    "date": "date",
+    "source": "source",
+    "shard_token_count": "token_count",
+}
+
+
+def read_parquet_shard(shard: Shard, options: ReaderOptions) -> Iterator[ReadBatch]:
+    """Yield the shard's documents, reading only the needed columns of one row group at a time."""
+    text_column = options.text_column or "text"
+    with fsspec.open(shard.url, "rb") as handle:
+        try:
+            parquet_file = pq.ParquetFile(handle)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise InputError(
+                f"{shard.url}: not a readable parquet file ({exc}); "
+                "re-download the shard or pass --format"
+            ) from exc
+        schema = parquet_file.schema_arrow
+        if text_column not in schema.names:
+            raise InputError(
+                f"{shard.url}: no column '{text_column}' (columns: {', '.join(schema.names)}); "
+                "pass --text-column NAME"
+            )
+        metadata_columns = dict(METADATA_COLUMNS)
+        if options.id_column:
+            if options.id_column not in schema.names:
+                raise InputError(
+                    f"{shard.url}: no id column '{options.id_column}' "
+                    f"(columns: {', '.join(schema.names)}); fix --id-column"
+                )
+            metadata_columns["doc_id"] = options.id_column
+        present = {field: column for field, column in metadata_columns.items() if column in schema.names}
+        columns = [text_column, *sorted(set(present.values()) - {text_column})]
+        row_groups = parquet_file.num_row_groups
+        builder = BatchBuilder(options.batch_size)
+        row_index = 0
+        for group in range(row_groups):
+            try:
+                table = parquet_file.read_row_group(group, columns=columns)
+            except (pa.ArrowException, OSError, ValueError) as exc:
+                raise InputError(
+                    f"{shard.url}: row group {group} is corrupt ({exc}); re-download the shard"
+                ) from exc
+            for record_batch in table.to_batches(max_chunksize=options.batch_size):
+                texts = _as_python_values(record_batch.column(text_column))
+                metadata_values = {
+                    field: _as_metadata_values(record_batch.column(column))
+                    for field, column in present.items()
+                }
+                for offset, raw_text in enumerate(texts):
+                    metadata = {field: values[offset] for field, values in metadata_values.items()}
+                    builder.add(row_index, raw_text, metadata)
+                    row_index += 1
+                    if builder.full:
+                        yield builder.flush((group + offset / max(len(texts), 1)) / row_groups)
+            del table
+        if not builder.empty:
+            yield builder.flush(1.0)
+
+
+def _as_python_values(column: pa.Array) -> list[object]:
+    """Strings come back as raw bytes so one bad UTF-8 value is a skip, not a crash of the batch."""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        column = column.cast(pa.large_binary())
+    return column.to_pylist()
+
+
+def _as_metadata_values(column: pa.Array) -> list[object]:
+    """Metadata with bad UTF-8 is kept with replacement characters rather than dropped."""
+    values = _as_python_values(column)
+    return [
+        value.decode("utf-8", "replace") if isinstance(value, bytes) else value for value in values
+    ]

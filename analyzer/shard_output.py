@@ -1,0 +1,155 @@
+"""Per-shard outputs under OUT/tags/: tags parquet, skipped parquet, and a done marker.
+
+Each file is written to a temporary name and renamed into place, and the done marker is written
+last, so a crash leaves either a complete shard or one that the next run redoes from scratch.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from analyzer.errors import RunFailure
+from analyzer.readers.base import SkippedRow
+
+SKIPPED_SCHEMA = pa.schema([("shard", pa.string()), ("row_index", pa.int64()), ("reason", pa.string())])
+
+
+@dataclass
+class ShardAccounting:
+    """What one shard task did; `docs_read == docs_tagged + docs_skipped` always."""
+
+    shard: str
+    url: str
+    key: str
+    status: str = "done"
+    docs_read: int = 0
+    docs_tagged: int = 0
+    docs_skipped: int = 0
+    text_bytes: int = 0
+    seconds: float = 0.0
+    skip_reasons: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    error_kind: str | None = None
+    """'input' when the shard itself is bad (exit 2), 'internal' for a bug (exit 1)."""
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ShardAccounting:
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True)
+class ShardPaths:
+    """Where one shard's outputs live."""
+
+    tags_dir: Path
+    key: str
+
+    @property
+    def tags(self) -> Path:
+        return self.tags_dir / f"{self.key}.parquet"
+
+    @property
+    def skipped(self) -> Path:
+        return self.tags_dir / f"{self.key}.skipped.parquet"
+
+    @property
+    def done(self) -> Path:
+        return self.tags_dir / f"{self.key}.done.json"
+
+    def temporary(self, final: Path) -> Path:
+        return final.with_name(f".tmp-{os.getpid()}-{final.name}")
+
+
+def write_failure_message(path: Path, exc: OSError) -> RunFailure:
+    """Turn an OS error while writing into one line that names the file and the fix."""
+    if exc.errno == errno.ENOSPC:
+        return RunFailure(f"{path}: disk full while writing; free space or choose another --out")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return RunFailure(f"{path}: output is not writable; choose a writable --out directory")
+    return RunFailure(f"{path}: cannot write ({exc.strerror or exc}); check the --out directory")
+
+
+class ShardWriter:
+    """Streams tagged batches to a temporary parquet and publishes all outputs atomically."""
+
+    def __init__(self, paths: ShardPaths, shard_name: str) -> None:
+        self.paths = paths
+        self.shard_name = shard_name
+        self._writer: pq.ParquetWriter | None = None
+        self._skipped: list[SkippedRow] = []
+        self._tags_temporary = paths.temporary(paths.tags)
+
+    def write_tags(self, table: pa.Table) -> None:
+        try:
+            if self._writer is None:
+                self._writer = pq.ParquetWriter(self._tags_temporary, table.schema, compression="zstd")
+            self._writer.write_table(table)
+        except OSError as exc:
+            self.abort()
+            raise write_failure_message(self._tags_temporary, exc) from exc
+
+    def add_skipped(self, skipped: list[SkippedRow]) -> None:
+        self._skipped.extend(skipped)
+
+    def publish(self, accounting: ShardAccounting, empty_tags_schema: pa.Schema) -> None:
+        """Close, then rename tags and skipped into place, then write the done marker."""
+        try:
+            if self._writer is None:
+                pq.write_table(empty_tags_schema.empty_table(), self._tags_temporary)
+            else:
+                self._writer.close()
+                self._writer = None
+            skipped_temporary = self.paths.temporary(self.paths.skipped)
+            skipped_table = pa.Table.from_pydict(
+                {
+                    "shard": [self.shard_name] * len(self._skipped),
+                    "row_index": [row.row_index for row in self._skipped],
+                    "reason": [row.reason for row in self._skipped],
+                },
+                schema=SKIPPED_SCHEMA,
+            )
+            pq.write_table(skipped_table, skipped_temporary)
+            os.replace(self._tags_temporary, self.paths.tags)
+            os.replace(skipped_temporary, self.paths.skipped)
+            done_temporary = self.paths.temporary(self.paths.done)
+            done_temporary.write_text(accounting.to_json(), encoding="utf-8")
+            os.replace(done_temporary, self.paths.done)
+        except OSError as exc:
+            self.abort()
+            raise write_failure_message(self.paths.tags, exc) from exc
+
+    def abort(self) -> None:
+        """Drop everything this writer started; the shard stays 'not done'."""
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            except OSError:
+                pass
+            self._writer = None
+        for leftover in self.paths.tags_dir.glob(f".tmp-{os.getpid()}-{self.paths.key}*"):
+            leftover.unlink(missing_ok=True)
+
+
+def load_finished(paths: ShardPaths, fingerprint: dict[str, Any]) -> ShardAccounting | None:
+    """The accounting of a finished shard with the same fingerprint, or None if it must be redone."""
+    if not (paths.done.is_file() and paths.tags.is_file() and paths.skipped.is_file()):
+        return None
+    try:
+        accounting = ShardAccounting.from_json(paths.done.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return None
+    if accounting.status != "done" or accounting.fingerprint != fingerprint:
+        return None
+    return accounting

@@ -1,0 +1,144 @@
+"""One shard task: read → tag → write. The executor runs these and knows nothing else."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from analyzer import __version__
+from analyzer.config import RunConfig
+from analyzer.errors import InputError, RunFailure
+from analyzer.readers import DOCUMENT_SCHEMA, read_shard
+from analyzer.shard_output import ShardAccounting, ShardPaths, ShardWriter, load_finished
+from analyzer.shards import Shard
+from analyzer.taggers import Tagger, build_taggers
+
+TAG_METADATA_COLUMNS = ("row_index", "doc_id", "dump", "url", "date", "source", "shard_token_count")
+
+
+@dataclass(frozen=True)
+class ProgressTick:
+    """Sent after every batch so the console can show documents/s, MB/s and ETA."""
+
+    shard_key: str
+    docs: int
+    text_bytes: int
+    fraction_done: float
+
+
+ProgressReporter = Callable[[ProgressTick], None]
+
+
+class ShardProcessor:
+    """Holds the taggers (a loaded model is expensive) and applies them to whole shards."""
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+        self.taggers: list[Tagger] = build_taggers(config)
+
+    def fingerprint(self, shard: Shard) -> dict[str, Any]:
+        """Everything that changes a shard's tags; a finished shard is reused only if it matches."""
+        return {
+            "url": shard.url,
+            "size_bytes": shard.size_bytes,
+            "analyzer": __version__,
+            "taggers": [tagger.version for tagger in self.taggers],
+            "reader": asdict(self.config.reader),
+        }
+
+    def process(self, shard: Shard, report: ProgressReporter | None = None) -> ShardAccounting:
+        """Tag one shard and publish its outputs; a bad shard comes back with status 'failed'."""
+        paths = ShardPaths(self.config.tags_dir, shard.key)
+        fingerprint = self.fingerprint(shard)
+        finished = load_finished(paths, fingerprint)
+        if finished is not None:
+            finished.status = "reused"
+            if report is not None:
+                report(ProgressTick(shard.key, finished.docs_read, finished.text_bytes, 1.0))
+            return finished
+        accounting = ShardAccounting(shard=shard.name, url=shard.url, key=shard.key, fingerprint=fingerprint)
+        writer = ShardWriter(paths, shard.name)
+        started = time.perf_counter()
+        reasons: Counter[str] = Counter()
+        try:
+            for batch in read_shard(shard, self.config.reader):
+                documents = batch.documents
+                if documents.num_rows:
+                    writer.write_tags(self._tag(shard, documents))
+                writer.add_skipped(batch.skipped)
+                reasons.update(row.reason for row in batch.skipped)
+                batch_bytes = _text_bytes(documents)
+                accounting.docs_tagged += documents.num_rows
+                accounting.docs_skipped += len(batch.skipped)
+                accounting.text_bytes += batch_bytes
+                if report is not None:
+                    report(
+                        ProgressTick(
+                            shard.key, documents.num_rows + len(batch.skipped), batch_bytes, batch.fraction_done
+                        )
+                    )
+        except InputError as exc:
+            writer.abort()
+            return _failed(accounting, exc.message, started, kind="input")
+        except RunFailure:
+            writer.abort()
+            raise
+        except Exception as exc:  # noqa: BLE001 - one shard's bug must not discard the other shards
+            writer.abort()
+            message = f"{shard.url}: internal error {exc.__class__.__name__}: {exc} (please report it)"
+            return _failed(accounting, message, started, kind="internal")
+        except BaseException:
+            writer.abort()
+            raise
+        accounting.docs_read = accounting.docs_tagged + accounting.docs_skipped
+        accounting.skip_reasons = dict(reasons)
+        accounting.seconds = time.perf_counter() - started
+        writer.publish(accounting, self.tags_schema())
+        return accounting
+
+    def _tag(self, shard: Shard, documents: pa.RecordBatch) -> pa.Table:
+        columns: dict[str, pa.Array] = {"shard": pa.array([shard.name] * documents.num_rows, type=pa.string())}
+        for name in TAG_METADATA_COLUMNS:
+            columns[name] = documents.column(name)
+        columns["doc_id"] = _ids_or_positions(shard.name, documents)
+        for tagger in self.taggers:
+            columns.update(tagger.tag(documents))
+        return pa.table(columns)
+
+    def tags_schema(self) -> pa.Schema:
+        """The schema of an empty tags file (a shard whose rows were all skipped)."""
+        empty = pa.RecordBatch.from_pylist([], schema=DOCUMENT_SCHEMA)
+        return self._tag(Shard(url="", name="", size_bytes=0), empty).schema
+
+
+def _ids_or_positions(shard_name: str, documents: pa.RecordBatch) -> pa.Array:
+    """The shard's own id where it has one, else `shard:row` so every document is addressable."""
+    ids = documents.column("doc_id").to_pylist()
+    rows = documents.column("row_index").to_pylist()
+    return pa.array(
+        [doc_id if doc_id else f"{shard_name}:{row}" for doc_id, row in zip(ids, rows, strict=True)],
+        type=pa.string(),
+    )
+
+
+def _text_bytes(documents: pa.RecordBatch) -> int:
+    import pyarrow.compute as pc
+
+    if documents.num_rows == 0:
+        return 0
+    return int(pc.sum(pc.binary_length(documents.column("text"))).as_py() or 0)
+
+
+def _failed(accounting: ShardAccounting, message: str, started: float, kind: str) -> ShardAccounting:
+    accounting.status = "failed"
+    accounting.error = message
+    accounting.error_kind = kind
+    accounting.docs_read = accounting.docs_tagged = accounting.docs_skipped = 0
+    accounting.text_bytes = 0
+    accounting.seconds = time.perf_counter() - started
+    return accounting

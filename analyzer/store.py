@@ -1,0 +1,159 @@
+"""Build OUT/analysis.duckdb from the per-shard outputs, using the SQL in `sql/`.
+
+The database is built under a temporary name and renamed into place, so a reader never sees a
+half-built store, and rebuilding from the same shard outputs gives the same tables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from analyzer.dedup.clusters import cluster_roots
+from analyzer.errors import RunFailure
+from analyzer.shard_output import ShardAccounting, ShardPaths
+from analyzer.sql_library import load_sql
+
+SHARDS_SCHEMA = pa.schema(
+    [
+        ("shard", pa.string()),
+        ("url", pa.string()),
+        ("status", pa.string()),
+        ("docs_read", pa.int64()),
+        ("docs_tagged", pa.int64()),
+        ("docs_skipped", pa.int64()),
+        ("text_bytes", pa.int64()),
+        ("seconds", pa.float64()),
+        ("error", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One row of the `runs` table."""
+
+    started_at: datetime
+    finished_at: datetime
+    inputs: list[str]
+    options: dict[str, Any]
+    model_name: str
+    model_version: str
+    tokenizer: str
+    analyzer_version: str
+
+
+def build_database(
+    database_path: Path, tags_dir: Path, accountings: list[ShardAccounting], run: RunRecord
+) -> None:
+    """(Re)create the database from the finished shards' outputs and the run's accounting."""
+    finished = [a for a in accountings if a.status in ("done", "reused")]
+    paths = [ShardPaths(tags_dir, a.key) for a in finished]
+    temporary = database_path.with_name(f".tmp-{os.getpid()}-{database_path.name}")
+    temporary.unlink(missing_ok=True)
+    try:
+        connection = duckdb.connect(str(temporary))
+        try:
+            _populate(connection, paths, accountings, run)
+        finally:
+            connection.close()
+        os.replace(temporary, database_path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise RunFailure(f"{database_path}: cannot write the database ({exc}); check --out") from exc
+    except duckdb.IOException as exc:
+        temporary.unlink(missing_ok=True)
+        raise RunFailure(f"{database_path}: cannot write the database ({exc}); check --out") from exc
+
+
+def _populate(
+    connection: duckdb.DuckDBPyConnection,
+    paths: list[ShardPaths],
+    accountings: list[ShardAccounting],
+    run: RunRecord,
+) -> None:
+    shards = _shards_table(accountings)
+    connection.register("shards_source", shards)
+    connection.execute("CREATE TABLE shards AS SELECT * FROM shards_source")
+    connection.unregister("shards_source")
+    tag_files = [str(p.tags) for p in paths]
+    skipped_files = [str(p.skipped) for p in paths]
+    if tag_files:
+        connection.execute(load_sql("01_tags"), {"tag_files": tag_files})
+        edges = connection.execute(load_sql("02_duplicate_edges")).fetchnumpy()
+        nodes, roots = cluster_roots(
+            np.asarray(edges["doc_seq"], dtype=np.int64),
+            np.asarray(edges["linked_seq"], dtype=np.int64),
+        )
+    else:
+        _create_empty_tags(connection)
+        nodes = roots = np.zeros(0, dtype=np.int64)
+    clusters = pa.table({"doc_seq": nodes, "cluster_id": roots})
+    connection.register("clusters", clusters)
+    connection.execute(load_sql("03_documents"))
+    connection.unregister("clusters")
+    connection.execute("DROP TABLE tags")
+    connection.execute(load_sql("04_domain_shares"))
+    if skipped_files:
+        connection.execute(load_sql("05_skipped"), {"skipped_files": skipped_files})
+    else:
+        connection.execute("CREATE TABLE skipped (shard VARCHAR, row_index BIGINT, reason VARCHAR)")
+    connection.execute(load_sql("06_shard_accounting"))
+    connection.execute(load_sql("07_runs"), _run_parameters(run))
+
+
+def _shards_table(accountings: list[ShardAccounting]) -> pa.Table:
+    rows = [
+        {
+            "shard": a.shard,
+            "url": a.url,
+            "status": a.status,
+            "docs_read": a.docs_read,
+            "docs_tagged": a.docs_tagged,
+            "docs_skipped": a.docs_skipped,
+            "text_bytes": a.text_bytes,
+            "seconds": a.seconds,
+            "error": a.error,
+        }
+        for a in accountings
+    ]
+    return pa.Table.from_pylist(rows, schema=SHARDS_SCHEMA)
+
+
+def _create_empty_tags(connection: duckdb.DuckDBPyConnection) -> None:
+    """No shard finished: the tables still exist, with zero rows, so queries keep working."""
+    connection.execute(
+        """
+        CREATE TABLE tags (
+            doc_seq BIGINT, shard VARCHAR, row_index BIGINT, doc_id VARCHAR, dump VARCHAR,
+            url VARCHAR, date VARCHAR, source VARCHAR, shard_token_count BIGINT, host VARCHAR,
+            n_chars BIGINT, n_bytes BIGINT, n_tokens BIGINT, p_finance DOUBLE, p_law DOUBLE,
+            p_code DOUBLE, p_medical DOUBLE, p_other DOUBLE, domain VARCHAR, content_hash UBIGINT
+        )
+        """
+    )
+
+
+def _run_parameters(run: RunRecord) -> dict[str, Any]:
+    return {
+        "started_at": run.started_at.astimezone(UTC).replace(tzinfo=None),
+        "finished_at": run.finished_at.astimezone(UTC).replace(tzinfo=None),
+        "inputs": json.dumps(run.inputs),
+        "options": json.dumps(run.options, default=str, sort_keys=True),
+        "model_name": run.model_name,
+        "model_version": run.model_version,
+        "tokenizer": run.tokenizer,
+        "analyzer_version": run.analyzer_version,
+    }
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

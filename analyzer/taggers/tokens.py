@@ -1,0 +1,79 @@
+"""Exact token counts with a real BPE tokenizer that works offline.
+
+`--tokenizer` takes `cl100k_base` / `o200k_base` (bpe-openai ships these inside its wheel, so no
+download; counts match tiktoken), a path to a Hugging Face `tokenizer.json`, or
+`column:NAME` to trust the count the shard already carries (FineWeb's GPT-2 `token_count`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+
+from analyzer.errors import InputError, ModelError
+
+OPENAI_ENCODINGS = ("cl100k_base", "o200k_base")
+COLUMN_PREFIX = "column:"
+
+
+class TokenCounter:
+    """Adds `n_tokens`; `tokenizer_name` says which tokenizer produced the count."""
+
+    name = "tokens"
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+        self.version = f"tokens-{spec}"
+        self._count_batch = _build_counter(spec)
+
+    @property
+    def tokenizer_name(self) -> str:
+        return self.spec
+
+    def tag(self, documents: pa.RecordBatch) -> dict[str, pa.Array]:
+        if self.spec.startswith(COLUMN_PREFIX):
+            counts = documents.column("shard_token_count")
+            if counts.null_count:
+                raise InputError(
+                    f"--tokenizer {self.spec}: {counts.null_count} documents carry no token count; "
+                    "use a tokenizer such as cl100k_base for shards without one"
+                )
+            return {"n_tokens": counts.cast(pa.int64())}
+        counts_list = self._count_batch(documents.column("text").to_pylist())
+        return {"n_tokens": pa.array(counts_list, type=pa.int64())}
+
+
+def _build_counter(spec: str) -> Callable[[list[str]], list[int]]:
+    if spec.startswith(COLUMN_PREFIX):
+        if spec != "column:token_count":
+            raise ModelError(f"--tokenizer {spec}: only 'column:token_count' is supported")
+        return lambda texts: []
+    if spec in OPENAI_ENCODINGS:
+        import bpe_openai
+
+        encoding = bpe_openai.get_encoding(spec)
+        # encode_ordinary one by one measured faster than its batch call (14 vs 9 MB/s per core)
+        return lambda texts: [len(encoding.encode_ordinary(text)) for text in texts]
+    path = Path(spec)
+    if path.suffix == ".json" or path.exists():
+        return _hf_tokenizer_counter(path)
+    raise ModelError(
+        f"--tokenizer {spec}: unknown tokenizer; use {', '.join(OPENAI_ENCODINGS)}, "
+        "a path to a tokenizer.json, or column:token_count"
+    )
+
+
+def _hf_tokenizer_counter(path: Path) -> Callable[[list[str]], list[int]]:
+    from tokenizers import Tokenizer
+
+    if not path.is_file():
+        raise ModelError(f"{path}: tokenizer file not found; pass an existing tokenizer.json")
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as exc:  # noqa: BLE001 - tokenizers raises a bare Exception on bad files
+        raise ModelError(f"{path}: not a Hugging Face tokenizer.json ({exc}); check the file") from exc
+    return lambda texts: [
+        len(encoding.ids) for encoding in tokenizer.encode_batch(texts, add_special_tokens=False)
+    ]

@@ -1,0 +1,41 @@
+-- Question: one row per document read and tagged, with its near-duplicate cluster.
+-- `clusters(doc_seq, cluster_id)` is registered by the caller from union-find. cluster_id is the
+-- smallest doc_seq in the cluster, and that document is the cluster's representative: every other
+-- member has is_duplicate = true. dup_kind says why a duplicate was marked: 'exact' when its
+-- normalised text equals another member's, 'near' when only MinHash linked it, else 'none'.
+CREATE OR REPLACE TABLE documents AS
+WITH exact_groups AS (
+    SELECT content_hash, count(*) AS members FROM tags GROUP BY content_hash
+)
+SELECT
+    t.doc_id,
+    t.shard,
+    t.row_index,
+    t.dump,
+    t.url,
+    t.host,
+    t.domain,
+    t.p_finance,
+    t.p_law,
+    t.p_code,
+    t.p_medical,
+    t.p_other,
+    t.n_chars,
+    t.n_bytes,
+    t.n_tokens,
+    coalesce(c.cluster_id, t.doc_seq) AS cluster_id,
+    coalesce(c.cluster_id, t.doc_seq) <> t.doc_seq AS is_duplicate,
+    CASE
+        WHEN coalesce(c.cluster_id, t.doc_seq) = t.doc_seq THEN 'none'
+        WHEN e.members > 1 THEN 'exact'
+        ELSE 'near'
+    END AS dup_kind,
+    t.doc_seq,
+    t.date,
+    t.source,
+    t.shard_token_count,
+    t.content_hash
+FROM tags AS t
+LEFT JOIN clusters AS c USING (doc_seq)
+LEFT JOIN exact_groups AS e USING (content_hash)
+ORDER BY t.doc_seq;
