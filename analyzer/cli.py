@@ -181,4 +181,9 @@ def _print_summary(summary: Any, config: RunConfig) -> None:
         f"with {summary.workers} worker(s) = {summary.megabytes_per_second_per_core:,.2f} MB/s per core"
     )
     for failed in summary.failed:
-        out.print(f"[red]FAILED[/red] {failed.shard}: {failed.error}")
+        out.print(f"FAILED {failed.shard} (not counted; see the failed_shards table)")
+        click.echo(f"error: {failed.error}", err=True)
+
+
+if __name__ == "__main__":
+    main()

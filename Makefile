@@ -1,0 +1,42 @@
+# Every target sets up what it needs, so each works on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DATA ?= ../shared/data
+WORKERS ?= 2
+
+.PHONY: install demo test test-fast lint bench classifier notebooks clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,notebooks]'
+	touch $@
+
+demo: install
+	$(VENV)/bin/analyzer run $(DATA)/corpus/fineweb $(DATA)/corpus/dolma --out runs/demo --workers $(WORKERS)
+	$(VENV)/bin/analyzer query runs/demo --sql "select * from domain_shares"
+
+test: install
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+lint: install
+	$(VENV)/bin/ruff check analyzer tests bench notebooks
+	$(VENV)/bin/mypy analyzer
+
+bench: install
+	$(PY) bench/run_bench.py --out bench/results/bench.json
+
+classifier: install
+	$(PY) -m analyzer.training
+
+notebooks: install demo
+	MPLBACKEND=Agg $(PY) notebooks/build_notebooks.py
+
+clean:
+	rm -rf runs bench/results .pytest_cache .mypy_cache .ruff_cache
