@@ -81,12 +81,14 @@ def permutation_parameters(num_perm: int, seed: int) -> tuple[U64, U64]:
 
 def signature(shingles: U64, multipliers: U64, offsets: U64) -> U32:
     """Per permutation, the minimum over shingles of the upper 32 bits of `a*x + b` (mod 2**64)."""
-    result = np.full(multipliers.size, np.iinfo(np.uint32).max, dtype=np.uint32)
+    # The upper 32 bits of a minimum are the minimum of the upper 32 bits, so the shift is
+    # applied once to the per-permutation minima instead of to every shingle.
+    minima = np.full(multipliers.size, np.iinfo(np.uint64).max, dtype=np.uint64)
     for start in range(0, shingles.size, _SHINGLE_BLOCK):
-        block = shingles[start : start + _SHINGLE_BLOCK, None]
-        permuted = (block * multipliers[None, :] + offsets[None, :]) >> np.uint64(32)
-        np.minimum(result, permuted.min(axis=0).astype(np.uint32), out=result)
-    return result
+        permuted = shingles[start : start + _SHINGLE_BLOCK, None] * multipliers[None, :]
+        permuted += offsets[None, :]
+        np.minimum(minima, permuted.min(axis=0), out=minima)
+    return (minima >> np.uint64(32)).astype(np.uint32)
 
 
 def band_keys(signature_row: U32, bands: int, rows: int) -> U64:
