@@ -28,7 +28,7 @@ class ModelError(AnalyzerError):
     exit_code = 2
 
 
-class RunFailure(AnalyzerError):
+class RunError(AnalyzerError):
     """The run itself failed (disk full, output not writable, shard failures): exit 1."""
 
     exit_code = 1

@@ -6,6 +6,7 @@ last, so a crash leaves either a complete shard or one that the next run redoes 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -16,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analyzer.errors import RunFailure
+from analyzer.errors import RunError
 from analyzer.readers.base import SkippedRow
 
 SKIPPED_SCHEMA = pa.schema([("shard", pa.string()), ("row_index", pa.int64()), ("reason", pa.string())])
@@ -72,13 +73,13 @@ class ShardPaths:
         return final.with_name(f".tmp-{os.getpid()}-{final.name}")
 
 
-def write_failure_message(path: Path, exc: OSError) -> RunFailure:
+def write_failure_message(path: Path, exc: OSError) -> RunError:
     """Turn an OS error while writing into one line that names the file and the fix."""
     if exc.errno == errno.ENOSPC:
-        return RunFailure(f"{path}: disk full while writing; free space or choose another --out")
+        return RunError(f"{path}: disk full while writing; free space or choose another --out")
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return RunFailure(f"{path}: output is not writable; choose a writable --out directory")
-    return RunFailure(f"{path}: cannot write ({exc.strerror or exc}); check the --out directory")
+        return RunError(f"{path}: output is not writable; choose a writable --out directory")
+    return RunError(f"{path}: cannot write ({exc.strerror or exc}); check the --out directory")
 
 
 class ShardWriter:
@@ -133,10 +134,8 @@ class ShardWriter:
     def abort(self) -> None:
         """Drop everything this writer started; the shard stays 'not done'."""
         if self._writer is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._writer.close()
-            except OSError:
-                pass
             self._writer = None
         for leftover in self.paths.tags_dir.glob(f".tmp-{os.getpid()}-{self.paths.key}*"):
             leftover.unlink(missing_ok=True)

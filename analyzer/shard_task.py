@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from analyzer import __version__
 from analyzer.config import RunConfig
-from analyzer.errors import InputError, RunFailure
+from analyzer.errors import InputError, RunError
 from analyzer.readers import DOCUMENT_SCHEMA, read_shard
 from analyzer.shard_output import ShardAccounting, ShardPaths, ShardWriter, load_finished
 from analyzer.shards import Shard
@@ -79,13 +79,16 @@ class ShardProcessor:
                 if report is not None:
                     report(
                         ProgressTick(
-                            shard.key, documents.num_rows + len(batch.skipped), batch_bytes, batch.fraction_done
+                            shard.key,
+                            documents.num_rows + len(batch.skipped),
+                            batch_bytes,
+                            batch.fraction_done,
                         )
                     )
         except InputError as exc:
             writer.abort()
             return _failed(accounting, exc.message, started, kind="input")
-        except RunFailure:
+        except RunError:
             writer.abort()
             raise
         except Exception as exc:  # noqa: BLE001 - one shard's bug must not discard the other shards
@@ -102,7 +105,9 @@ class ShardProcessor:
         return accounting
 
     def _tag(self, shard: Shard, documents: pa.RecordBatch) -> pa.Table:
-        columns: dict[str, pa.Array] = {"shard": pa.array([shard.name] * documents.num_rows, type=pa.string())}
+        columns: dict[str, pa.Array] = {
+            "shard": pa.array([shard.name] * documents.num_rows, type=pa.string())
+        }
         for name in TAG_METADATA_COLUMNS:
             columns[name] = documents.column(name)
         columns["doc_id"] = _ids_or_positions(shard.name, documents)

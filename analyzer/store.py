@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from analyzer.dedup.clusters import cluster_roots
-from analyzer.errors import RunFailure
+from analyzer.errors import RunError
 from analyzer.shard_output import ShardAccounting, ShardPaths
 from analyzer.sql_library import load_sql
 
@@ -68,10 +68,10 @@ def build_database(
         os.replace(temporary, database_path)
     except OSError as exc:
         temporary.unlink(missing_ok=True)
-        raise RunFailure(f"{database_path}: cannot write the database ({exc}); check --out") from exc
+        raise RunError(f"{database_path}: cannot write the database ({exc}); check --out") from exc
     except duckdb.IOException as exc:
         temporary.unlink(missing_ok=True)
-        raise RunFailure(f"{database_path}: cannot write the database ({exc}); check --out") from exc
+        raise RunError(f"{database_path}: cannot write the database ({exc}); check --out") from exc
 
 
 def _populate(

@@ -12,18 +12,114 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 VOCABULARY = {
-    "finance": "revenue dividend equity bond yield quarter earnings investor market shares profit "
-    "inflation interest loan mortgage bank portfolio hedge fund liquidity credit".split(),
-    "law": "court plaintiff defendant statute clause agreement hereby tribunal appeal judge "
-    "contract liability jurisdiction counsel verdict breach indemnify lawful".split(),
-    "code": "def return import class function variable loop compile python java struct "
-    "pointer array lambda async await module package return void int".split(),
-    "medical": "patient symptoms diagnosis treatment dose clinical therapy disease chronic "
-    "infection vaccine tumor cardiac insulin blood pressure surgery nurse".split(),
-    "other": "movie actor film story travel holiday football match recipe garden music "
-    "album weather village festival painting novel character".split(),
+    "finance": [
+        "revenue",
+        "dividend",
+        "equity",
+        "bond",
+        "yield",
+        "quarter",
+        "earnings",
+        "investor",
+        "market",
+        "shares",
+        "profit",
+        "inflation",
+        "interest",
+        "loan",
+        "mortgage",
+        "bank",
+        "portfolio",
+        "hedge",
+        "fund",
+        "liquidity",
+        "credit",
+    ],
+    "law": [
+        "court",
+        "plaintiff",
+        "defendant",
+        "statute",
+        "clause",
+        "agreement",
+        "hereby",
+        "tribunal",
+        "appeal",
+        "judge",
+        "contract",
+        "liability",
+        "jurisdiction",
+        "counsel",
+        "verdict",
+        "breach",
+        "indemnify",
+        "lawful",
+    ],
+    "code": [
+        "def",
+        "return",
+        "import",
+        "class",
+        "function",
+        "variable",
+        "loop",
+        "compile",
+        "python",
+        "java",
+        "struct",
+        "pointer",
+        "array",
+        "lambda",
+        "async",
+        "await",
+        "module",
+        "package",
+        "return",
+        "void",
+        "int",
+    ],
+    "medical": [
+        "patient",
+        "symptoms",
+        "diagnosis",
+        "treatment",
+        "dose",
+        "clinical",
+        "therapy",
+        "disease",
+        "chronic",
+        "infection",
+        "vaccine",
+        "tumor",
+        "cardiac",
+        "insulin",
+        "blood",
+        "pressure",
+        "surgery",
+        "nurse",
+    ],
+    "other": [
+        "movie",
+        "actor",
+        "film",
+        "story",
+        "travel",
+        "holiday",
+        "football",
+        "match",
+        "recipe",
+        "garden",
+        "music",
+        "album",
+        "weather",
+        "village",
+        "festival",
+        "painting",
+        "novel",
+        "character",
+    ],
 }
-FILLER = "the a of and to in is was for on with as by this that".split()
+FILLER = ["the", "a", "of", "and", "to", "in", "is", "was", "for", "on", "with", "as", "by", "this", "that"]
 
 
 def make_text(label: str, rng: random.Random, words: int = 80) -> str:
@@ -37,7 +133,10 @@ def make_text(label: str, rng: random.Random, words: int = 80) -> str:
 def labeled_rows(count: int, seed: int = 0) -> list[dict[str, str]]:
     rng = random.Random(seed)
     labels = list(VOCABULARY)
-    return [{"text": make_text(labels[i % len(labels)], rng), "label": labels[i % len(labels)]} for i in range(count)]
+    return [
+        {"text": make_text(labels[i % len(labels)], rng), "label": labels[i % len(labels)]}
+        for i in range(count)
+    ]
 
 
 def train_tiny_model(directory: Path) -> Path:

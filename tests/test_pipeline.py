@@ -10,7 +10,13 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
-from generated import corpus_documents, dolma_records, write_fineweb_parquet, write_jsonl_gz, write_jsonl_lines
+from generated import (
+    corpus_documents,
+    dolma_records,
+    write_fineweb_parquet,
+    write_jsonl_gz,
+    write_jsonl_lines,
+)
 
 from analyzer.cli import main
 
@@ -58,7 +64,9 @@ def run_cli(*args: str) -> tuple[int, str, str]:
 
 def test_run_builds_the_contract_tables(corpus: Path, tmp_path: Path, tiny_model: Path) -> None:
     out = tmp_path / "out"
-    code, stdout, stderr = run_cli("run", str(corpus), "--out", str(out), "--model", str(tiny_model), "--workers", "1")
+    code, stdout, stderr = run_cli(
+        "run", str(corpus), "--out", str(out), "--model", str(tiny_model), "--workers", "1"
+    )
     assert code == 0, stderr
     assert "documents read 136 = tagged 135 + skipped 1" in stdout
     with duckdb.connect(str(out / "analysis.duckdb"), read_only=True) as db:
@@ -96,9 +104,13 @@ def test_rerun_reuses_finished_shards_and_redoes_a_changed_one(
     corpus: Path, tmp_path: Path, tiny_model: Path
 ) -> None:
     out = tmp_path / "out"
-    assert run_cli("run", str(corpus), "--out", str(out), "--model", str(tiny_model), "--workers", "1")[0] == 0
+    assert (
+        run_cli("run", str(corpus), "--out", str(out), "--model", str(tiny_model), "--workers", "1")[0] == 0
+    )
     write_fineweb_parquet(corpus / "000.parquet", corpus_documents(61, seed=1, prefix="a"))
-    code, stdout, _ = run_cli("run", str(corpus), "--out", str(out), "--model", str(tiny_model), "--workers", "1")
+    code, stdout, _ = run_cli(
+        "run", str(corpus), "--out", str(out), "--model", str(tiny_model), "--workers", "1"
+    )
     assert code == 0
     assert "(2 reused)" in stdout
     with duckdb.connect(str(out / "analysis.duckdb"), read_only=True) as db:
@@ -116,7 +128,8 @@ def test_two_workers_give_the_same_tables_as_one(corpus: Path, tmp_path: Path, t
         with duckdb.connect(str(out / "analysis.duckdb"), read_only=True) as db:
             results.append(
                 db.execute(
-                    "SELECT doc_id, domain, round(p_law, 6), n_tokens, cluster_id FROM documents ORDER BY doc_id"
+                    "SELECT doc_id, domain, round(p_law, 6), n_tokens, cluster_id "
+                    "FROM documents ORDER BY doc_id"
                 ).fetchall()
             )
     assert results[0] == results[1]
@@ -125,7 +138,9 @@ def test_two_workers_give_the_same_tables_as_one(corpus: Path, tmp_path: Path, t
 def test_a_corrupt_shard_fails_alone(corpus: Path, tmp_path: Path, tiny_model: Path) -> None:
     (corpus / "broken.jsonl.gz").write_bytes(b"\x1f\x8b\x08\x00 definitely not gzip")
     out = tmp_path / "out"
-    code, stdout, _ = run_cli("run", str(corpus), "--out", str(out), "--model", str(tiny_model), "--workers", "1")
+    code, stdout, _ = run_cli(
+        "run", str(corpus), "--out", str(out), "--model", str(tiny_model), "--workers", "1"
+    )
     assert code == 2
     assert "FAILED" in stdout and "broken.jsonl.gz" in stdout
     with duckdb.connect(str(out / "analysis.duckdb"), read_only=True) as db:
@@ -160,9 +175,7 @@ def test_user_errors_are_one_line_with_exit_code_2(
     shard = write_fineweb_parquet(tmp_path / "fw.parquet", corpus_documents(5, seed=5, prefix="e"))
     garbage = tmp_path / "garbage.bin"
     garbage.write_bytes(b"this is not a model")
-    filled = [
-        a.format(out=tmp_path / "out", shard=shard, garbage=garbage) for a in args
-    ]
+    filled = [a.format(out=tmp_path / "out", shard=shard, garbage=garbage) for a in args]
     if "--model" not in filled:
         filled += ["--model", str(tiny_model)]
     completed = subprocess.run(
@@ -176,7 +189,9 @@ def test_user_errors_are_one_line_with_exit_code_2(
 
 def test_query_opens_the_database_read_only(corpus: Path, tmp_path: Path, tiny_model: Path) -> None:
     out = tmp_path / "out"
-    assert run_cli("run", str(corpus), "--out", str(out), "--model", str(tiny_model), "--workers", "1")[0] == 0
+    assert (
+        run_cli("run", str(corpus), "--out", str(out), "--model", str(tiny_model), "--workers", "1")[0] == 0
+    )
     code, stdout, _ = run_cli("query", str(out), "--sql", "SELECT count(*) AS n FROM documents")
     assert code == 0 and "135" in stdout
     code, _, stderr = run_cli("query", str(out), "--sql", "DROP TABLE documents")

@@ -9,7 +9,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from generated import corpus_documents, dolma_records, write_fineweb_parquet, write_jsonl_gz, write_jsonl_lines
+from generated import (
+    corpus_documents,
+    dolma_records,
+    write_fineweb_parquet,
+    write_jsonl_gz,
+    write_jsonl_lines,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -151,7 +157,9 @@ def test_format_detection_and_override(tmp_path: Path) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.one_of(st.none(), st.text(), st.integers(), st.binary()), min_size=1, max_size=8))
-def test_any_value_becomes_a_document_or_a_skip(tmp_path_factory: pytest.TempPathFactory, values: list[object]) -> None:
+def test_any_value_becomes_a_document_or_a_skip(
+    tmp_path_factory: pytest.TempPathFactory, values: list[object]
+) -> None:
     path = tmp_path_factory.mktemp("prop") / "prop.jsonl"
     lines = [
         json.dumps({"text": value.decode("latin-1") if isinstance(value, bytes) else value}).encode()
@@ -160,4 +168,6 @@ def test_any_value_becomes_a_document_or_a_skip(tmp_path_factory: pytest.TempPat
     write_jsonl_lines(path, lines)
     documents, skipped = read_all(path)
     assert len(documents) + len(skipped) == len(values)
-    assert sorted([d["row_index"] for d in documents] + [row for row, _ in skipped]) == list(range(len(values)))
+    assert sorted([d["row_index"] for d in documents] + [row for row, _ in skipped]) == list(
+        range(len(values))
+    )

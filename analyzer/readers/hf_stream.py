@@ -17,12 +17,14 @@ HF_SCHEME = "hf-dataset://"
 def hf_stream_shard(name: str, config: str | None, split: str) -> Shard:
     """The shard that stands for a whole `datasets` stream."""
     suffix = f"{config or 'default'}/{split}"
-    return Shard(url=f"{HF_SCHEME}{name}?config={config or ''}&split={split}", name=f"{name}/{suffix}", size_bytes=0)
+    return Shard(
+        url=f"{HF_SCHEME}{name}?config={config or ''}&split={split}", name=f"{name}/{suffix}", size_bytes=0
+    )
 
 
 def parse_hf_shard(shard: Shard) -> tuple[str, str | None, str]:
     """Inverse of `hf_stream_shard`: (name, config, split)."""
-    body = shard.url[len(HF_SCHEME):]
+    body = shard.url[len(HF_SCHEME) :]
     name, _, query = body.partition("?")
     params = dict(part.split("=", 1) for part in query.split("&") if "=" in part)
     return name, params.get("config") or None, params.get("split") or "train"
@@ -39,7 +41,7 @@ def read_hf_stream(shard: Shard, options: ReaderOptions) -> Iterator[ReadBatch]:
             stream = datasets.load_dataset(name, data_files=config, split=split, streaming=True)
         else:
             stream = datasets.load_dataset(name, config, split=split, streaming=True)
-    except Exception as exc:  # noqa: BLE001 - datasets raises many unrelated types for "not found"
+    except Exception as exc:
         raise InputError(
             f"{shard.name}: cannot open the datasets stream ({exc.__class__.__name__}: {exc}); "
             "check --hf-dataset/--hf-config/--hf-split (no network here: use local files)"

@@ -12,7 +12,7 @@ import io
 import json
 import zlib
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import fsspec
 import zstandard
@@ -104,7 +104,7 @@ def _decompressed(raw: IO[bytes], url: str) -> IO[bytes]:
     except OSError as exc:
         raise InputError(f"{url}: cannot read the file ({exc}); check permissions") from exc
     if head.startswith(GZIP_MAGIC):
-        return gzip.GzipFile(fileobj=raw, mode="rb")
+        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb"))
     if head.startswith(ZSTD_MAGIC):
         reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
         return io.BufferedReader(reader, buffer_size=_READ_CHUNK)  # type: ignore[arg-type]

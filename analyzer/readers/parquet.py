@@ -32,8 +32,7 @@ def read_parquet_shard(shard: Shard, options: ReaderOptions) -> Iterator[ReadBat
             parquet_file = pq.ParquetFile(handle)
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise InputError(
-                f"{shard.url}: not a readable parquet file ({exc}); "
-                "re-download the shard or pass --format"
+                f"{shard.url}: not a readable parquet file ({exc}); re-download the shard or pass --format"
             ) from exc
         schema = parquet_file.schema_arrow
         if text_column not in schema.names:
@@ -82,12 +81,11 @@ def _as_python_values(column: pa.Array) -> list[object]:
     """Strings come back as raw bytes so one bad UTF-8 value is a skip, not a crash of the batch."""
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         column = column.cast(pa.large_binary())
-    return column.to_pylist()
+    values: list[object] = column.to_pylist()
+    return values
 
 
 def _as_metadata_values(column: pa.Array) -> list[object]:
     """Metadata with bad UTF-8 is kept with replacement characters rather than dropped."""
     values = _as_python_values(column)
-    return [
-        value.decode("utf-8", "replace") if isinstance(value, bytes) else value for value in values
-    ]
+    return [value.decode("utf-8", "replace") if isinstance(value, bytes) else value for value in values]

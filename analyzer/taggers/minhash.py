@@ -7,7 +7,13 @@ import pyarrow as pa
 import xxhash
 
 from analyzer.config import MinHashOptions
-from analyzer.taggers.minhash_kernels import band_keys, permutation_parameters, shingle_hashes, signature, word_hashes
+from analyzer.taggers.minhash_kernels import (
+    band_keys,
+    permutation_parameters,
+    shingle_hashes,
+    signature,
+    word_hashes,
+)
 
 
 def content_hash(text: str) -> int:

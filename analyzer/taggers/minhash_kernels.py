@@ -51,9 +51,10 @@ def word_hashes(text: str) -> U64:
     word_starts = np.flatnonzero(starts_word)
     word_index = np.cumsum(starts_word) - 1
     position_in_word = np.arange(word_byte_positions.size) - word_starts[word_index]
-    weighted = data[word_byte_positions].astype(np.uint64) * _POSITION_MULTIPLIERS[
-        position_in_word % _MAX_WORD_POSITIONS
-    ]
+    weighted = (
+        data[word_byte_positions].astype(np.uint64)
+        * _POSITION_MULTIPLIERS[position_in_word % _MAX_WORD_POSITIONS]
+    )
     sums = np.add.reduceat(weighted, word_starts)
     lengths = np.diff(np.append(word_starts, word_byte_positions.size)).astype(np.uint64)
     return mix64(sums + lengths * np.uint64(0x9E3779B97F4A7C15))

@@ -72,7 +72,7 @@ def _hf_tokenizer_counter(path: Path) -> Callable[[list[str]], list[int]]:
         raise ModelError(f"{path}: tokenizer file not found; pass an existing tokenizer.json")
     try:
         tokenizer = Tokenizer.from_file(str(path))
-    except Exception as exc:  # noqa: BLE001 - tokenizers raises a bare Exception on bad files
+    except Exception as exc:
         raise ModelError(f"{path}: not a Hugging Face tokenizer.json ({exc}); check the file") from exc
     return lambda texts: [
         len(encoding.ids) for encoding in tokenizer.encode_batch(texts, add_special_tokens=False)
