@@ -50,29 +50,30 @@ def read_parquet_shard(shard: Shard, options: ReaderOptions) -> Iterator[ReadBat
             metadata_columns["doc_id"] = options.id_column
         present = {field: column for field, column in metadata_columns.items() if column in schema.names}
         columns = [text_column, *sorted(set(present.values()) - {text_column})]
-        row_groups = parquet_file.num_row_groups
+        total_rows = max(parquet_file.metadata.num_rows, 1)
         builder = BatchBuilder(options.batch_size)
         row_index = 0
-        for group in range(row_groups):
+        # iter_batches decodes a bounded number of rows at a time, never a whole shard's text
+        record_batches = parquet_file.iter_batches(batch_size=options.batch_size, columns=columns)
+        while True:
             try:
-                table = parquet_file.read_row_group(group, columns=columns)
+                record_batch = next(record_batches)
+            except StopIteration:
+                break
             except (pa.ArrowException, OSError, ValueError) as exc:
                 raise InputError(
-                    f"{shard.url}: row group {group} is corrupt ({exc}); re-download the shard"
+                    f"{shard.url}: corrupt data after row {row_index} ({exc}); re-download the shard"
                 ) from exc
-            for record_batch in table.to_batches(max_chunksize=options.batch_size):
-                texts = _as_python_values(record_batch.column(text_column))
-                metadata_values = {
-                    field: _as_metadata_values(record_batch.column(column))
-                    for field, column in present.items()
-                }
-                for offset, raw_text in enumerate(texts):
-                    metadata = {field: values[offset] for field, values in metadata_values.items()}
-                    builder.add(row_index, raw_text, metadata)
-                    row_index += 1
-                    if builder.full:
-                        yield builder.flush((group + offset / max(len(texts), 1)) / row_groups)
-            del table
+            texts = _as_python_values(record_batch.column(text_column))
+            metadata_values = {
+                field: _as_metadata_values(record_batch.column(column)) for field, column in present.items()
+            }
+            for offset, raw_text in enumerate(texts):
+                metadata = {field: values[offset] for field, values in metadata_values.items()}
+                builder.add(row_index, raw_text, metadata)
+                row_index += 1
+                if builder.full:
+                    yield builder.flush(row_index / total_rows)
         if not builder.empty:
             yield builder.flush(1.0)
 
