@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from analyzer import __version__
-from analyzer.config import DEFAULT_MODEL_PATH, FORMATS, MinHashOptions, ReaderOptions, RunConfig
+from analyzer.config import DEDUP_MODES, DEFAULT_MODEL_PATH, FORMATS, MinHashOptions, ReaderOptions, RunConfig
 from analyzer.errors import AnalyzerError, InputError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -66,8 +66,29 @@ def main() -> None:
 @click.option("--hf-dataset", default=None, help="Read a Hugging Face `datasets` stream instead of files.")
 @click.option("--hf-config", default=None, help="Dataset config (for json/parquet loaders: the data files).")
 @click.option("--hf-split", default="train", show_default=True)
+@click.option(
+    "--dedup",
+    "dedup_mode",
+    type=click.Choice(DEDUP_MODES),
+    default="near",
+    show_default=True,
+    help="near: MinHash LSH + exact; exact: content hash only; off: keep every document.",
+)
 @click.option("--minhash-bands", type=int, default=MinHashOptions.bands, show_default=True)
 @click.option("--minhash-rows", type=int, default=MinHashOptions.rows, show_default=True)
+@click.option(
+    "--dedup-threshold",
+    type=float,
+    default=None,
+    help="Choose bands x rows for this Jaccard threshold (overrides --minhash-bands/--minhash-rows).",
+)
+@click.option(
+    "--verify-jaccard",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Join an LSH candidate pair only if its estimated Jaccard reaches this (0: join all).",
+)
 @click.option("--shingle-words", type=int, default=MinHashOptions.ngram, show_default=True)
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @reports_errors
@@ -84,8 +105,11 @@ def run(
     hf_dataset: str | None,
     hf_config: str | None,
     hf_split: str,
+    dedup_mode: str,
     minhash_bands: int,
     minhash_rows: int,
+    dedup_threshold: float | None,
+    verify_jaccard: float,
     shingle_words: int,
     progress: bool,
 ) -> None:
@@ -101,6 +125,14 @@ def run(
         raise InputError("--batch-size and --workers must be at least 1")
     if minhash_bands < 1 or minhash_rows < 1 or shingle_words < 1:
         raise InputError("--minhash-bands, --minhash-rows and --shingle-words must be at least 1")
+    if not 0.0 <= verify_jaccard <= 1.0:
+        raise InputError("--verify-jaccard must be between 0 and 1")
+    if dedup_threshold is not None:
+        from analyzer.dedup.banding import banding_for_threshold
+
+        if not 0.0 < dedup_threshold < 1.0:
+            raise InputError("--dedup-threshold must be between 0 and 1 (exclusive)")
+        minhash_bands, minhash_rows = banding_for_threshold(dedup_threshold, minhash_bands * minhash_rows)
     config = RunConfig(
         inputs=inputs,
         out_dir=out_dir,
@@ -111,6 +143,8 @@ def run(
             format=input_format, text_column=text_column, id_column=id_column, batch_size=batch_size
         ),
         minhash=MinHashOptions(ngram=shingle_words, bands=minhash_bands, rows=minhash_rows),
+        dedup_mode=dedup_mode,
+        verify_jaccard=verify_jaccard,
         hf_dataset=hf_dataset,
         hf_config=hf_config,
         hf_split=hf_split,

@@ -11,6 +11,7 @@ DEFAULT_MODEL_PATH = REPO_ROOT / "classifiers" / "domain-v1.ftz"
 SQL_DIR = REPO_ROOT / "sql"
 
 FORMATS = ("auto", "fineweb", "dolma", "parquet", "jsonl")
+DEDUP_MODES = ("off", "exact", "near")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class RunConfig:
     tokenizer: str = "cl100k_base"
     reader: ReaderOptions = field(default_factory=ReaderOptions)
     minhash: MinHashOptions = field(default_factory=MinHashOptions)
+    dedup_mode: str = "near"
+    """'near' (MinHash LSH + exact), 'exact' (content hash only) or 'off' (every document kept)."""
+    verify_jaccard: float = 0.0
+    """LSH candidate pairs whose estimated Jaccard is below this are not joined (0 keeps all)."""
     hf_dataset: str | None = None
     hf_config: str | None = None
     hf_split: str = "train"

@@ -19,7 +19,7 @@ from analyzer.readers.hf_stream import hf_stream_shard
 from analyzer.shard_output import ShardAccounting
 from analyzer.shard_task import ShardProcessor
 from analyzer.shards import Shard, resolve_shards
-from analyzer.store import RunRecord, build_database, now
+from analyzer.store import DedupSettings, RunRecord, build_database, now
 from analyzer.taggers.domain import DomainTagger
 from analyzer.taggers.tokens import TokenCounter
 
@@ -118,7 +118,13 @@ def run_analysis(
         analyzer_version=__version__,
     )
     accountings.sort(key=lambda a: a.shard)
-    build_database(config.database_path, config.tags_dir, accountings, record)
+    build_database(
+        config.database_path,
+        config.tags_dir,
+        accountings,
+        record,
+        DedupSettings(config.dedup_mode, config.verify_jaccard),
+    )
     return RunSummary(accountings, read_domain_shares(config), seconds, config.workers)
 
 

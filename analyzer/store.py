@@ -51,8 +51,20 @@ class RunRecord:
     analyzer_version: str
 
 
+@dataclass(frozen=True)
+class DedupSettings:
+    """How candidate edges become clusters (see sql/02_duplicate_edges.sql)."""
+
+    mode: str = "near"
+    verify_jaccard: float = 0.0
+
+
 def build_database(
-    database_path: Path, tags_dir: Path, accountings: list[ShardAccounting], run: RunRecord
+    database_path: Path,
+    tags_dir: Path,
+    accountings: list[ShardAccounting],
+    run: RunRecord,
+    dedup: DedupSettings = DedupSettings(),
 ) -> None:
     """(Re)create the database from the finished shards' outputs and the run's accounting."""
     finished = [a for a in accountings if a.status in ("done", "reused")]
@@ -62,7 +74,7 @@ def build_database(
     try:
         connection = duckdb.connect(str(temporary))
         try:
-            _populate(connection, paths, accountings, run)
+            _populate(connection, paths, accountings, run, dedup)
         finally:
             connection.close()
         os.replace(temporary, database_path)
@@ -79,6 +91,7 @@ def _populate(
     paths: list[ShardPaths],
     accountings: list[ShardAccounting],
     run: RunRecord,
+    dedup: DedupSettings,
 ) -> None:
     shards = _shards_table(accountings)
     connection.register("shards_source", shards)
@@ -88,7 +101,10 @@ def _populate(
     skipped_files = [str(p.skipped) for p in paths]
     if tag_files:
         connection.execute(load_sql("01_tags"), {"tag_files": tag_files})
-        edges = connection.execute(load_sql("02_duplicate_edges")).fetchnumpy()
+        edges = connection.execute(
+            load_sql("02_duplicate_edges"),
+            {"dedup_mode": dedup.mode, "verify_jaccard": dedup.verify_jaccard},
+        ).fetchnumpy()
         nodes, roots = cluster_roots(
             np.asarray(edges["doc_seq"], dtype=np.int64),
             np.asarray(edges["linked_seq"], dtype=np.int64),
@@ -108,6 +124,7 @@ def _populate(
         connection.execute("CREATE TABLE skipped (shard VARCHAR, row_index BIGINT, reason VARCHAR)")
     connection.execute(load_sql("06_shard_accounting"))
     connection.execute(load_sql("07_runs"), _run_parameters(run))
+    connection.execute(load_sql("08_duplicate_views"))
 
 
 def _shards_table(accountings: list[ShardAccounting]) -> pa.Table:

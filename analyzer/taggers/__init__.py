@@ -18,5 +18,5 @@ def build_taggers(config: RunConfig) -> list[Tagger]:
         UrlAndSizeTagger(),
         TokenCounter(config.tokenizer),
         DomainTagger(config.model_path),
-        MinHashTagger(config.minhash),
+        MinHashTagger(config.minhash, signatures=config.dedup_mode == "near"),
     ]

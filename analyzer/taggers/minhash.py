@@ -26,21 +26,32 @@ class MinHashTagger:
 
     name = "minhash"
 
-    def __init__(self, options: MinHashOptions) -> None:
+    def __init__(self, options: MinHashOptions, signatures: bool = True) -> None:
         self.options = options
-        self.version = f"minhash-v1-ngram{options.ngram}-b{options.bands}r{options.rows}-s{options.seed}"
+        self.signatures = signatures
+        """False when only exact dedup is wanted: the signature columns are then null."""
+        self.version = (
+            f"minhash-v1-ngram{options.ngram}-b{options.bands}r{options.rows}-s{options.seed}"
+            if signatures
+            else "content-hash-v1"
+        )
         self._multipliers, self._offsets = permutation_parameters(options.num_perm, options.seed)
 
     def tag(self, documents: pa.RecordBatch) -> dict[str, pa.Array]:
         texts = documents.column("text").to_pylist()
+        hashes = np.array([content_hash(text) for text in texts], dtype=np.uint64)
+        if not self.signatures:
+            return {
+                "content_hash": pa.array(hashes, type=pa.uint64()),
+                "minhash": pa.nulls(len(texts), pa.list_(pa.uint32(), self.options.num_perm)),
+                "band_keys": pa.nulls(len(texts), pa.list_(pa.uint64(), self.options.bands)),
+            }
         signatures = np.empty((len(texts), self.options.num_perm), dtype=np.uint32)
         keys = np.empty((len(texts), self.options.bands), dtype=np.uint64)
-        hashes = np.empty(len(texts), dtype=np.uint64)
         for index, text in enumerate(texts):
             shingles = shingle_hashes(word_hashes(text), self.options.ngram)
             signatures[index] = signature(shingles, self._multipliers, self._offsets)
             keys[index] = band_keys(signatures[index], self.options.bands, self.options.rows)
-            hashes[index] = content_hash(text)
         return {
             "content_hash": pa.array(hashes, type=pa.uint64()),
             "minhash": pa.FixedSizeListArray.from_arrays(
