@@ -22,7 +22,10 @@ console = Console(stderr=True)
 
 
 def reports_errors(command: F) -> F:
-    """Turn an AnalyzerError into one line on stderr and its exit code; never a traceback."""
+    """Turn an AnalyzerError into one line on stderr and its exit code; never a traceback.
+
+    Anything else is a bug: one line saying so (exit 1), with the traceback only under --debug.
+    """
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -31,14 +34,29 @@ def reports_errors(command: F) -> F:
         except AnalyzerError as error:
             click.echo(f"error: {error.message}", err=True)
             sys.exit(error.exit_code)
+        except (KeyboardInterrupt, SystemExit, click.exceptions.Exit):
+            raise
+        except Exception as error:
+            context = click.get_current_context(silent=True)
+            if context is not None and (context.find_root().obj or {}).get("debug"):
+                raise
+            click.echo(
+                f"error: internal error {error.__class__.__name__}: {error} "
+                "(a bug: rerun with `analyzer --debug ...` and report the traceback)",
+                err=True,
+            )
+            sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
 
 
 @click.group()
 @click.version_option(__version__, prog_name="analyzer")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+@click.pass_context
+def main(context: click.Context, debug: bool) -> None:
     """Measure how much finance, law, code and medical text a web corpus contains."""
+    context.obj = {"debug": debug}
 
 
 @main.command()

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from analyzer.dedup.clusters import cluster_roots
+from analyzer.config import SQL_DIR
 from analyzer.errors import RunError
 from analyzer.shard_output import ShardAccounting, ShardPaths
 from analyzer.sql_library import load_sql
@@ -125,6 +126,10 @@ def _populate(
     connection.execute(load_sql("06_shard_accounting"))
     connection.execute(load_sql("07_runs"), _run_parameters(run))
     connection.execute(load_sql("08_duplicate_views"))
+    connection.execute(load_sql("09_breakdowns"))
+    connection.execute(
+        load_sql("10_reference_corpora"), {"seed_file": str(SQL_DIR / "seed" / "reference_corpora.csv")}
+    )
 
 
 def _shards_table(accountings: list[ShardAccounting]) -> pa.Table:
