@@ -1,0 +1,178 @@
+"""Domain shares from classifier output: classify-and-count, probabilistic average, and their
+misclassification-adjusted versions (ACC, PACC). Every estimate is a point of the simplex.
+
+Token weighting: when shares are token-weighted (weights = n_tokens), the adjustment is only exact if the
+confusion matrix is token-weighted too (dev weights = n_tokens). A document-weighted confusion matrix
+assumes error rates do not depend on document length.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from numpy.typing import ArrayLike
+from scipy.optimize import nnls
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+# Weight of the sum-to-one row in the augmented NNLS system: large enough that the constraint holds to
+# ~1e-9 before the final renormalisation, small enough not to wreck the conditioning.
+_SUM_ROW_WEIGHT = 1e4
+
+
+def _weights_or_ones(weights: ArrayLike | None, n: int) -> FloatArray:
+    if weights is None:
+        return np.ones(n, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"weights must have shape ({n},), got {w.shape}")
+    if np.any(w < 0) or not np.all(np.isfinite(w)):
+        raise ValueError("weights must be finite and non-negative")
+    return w
+
+
+def _labels(labels: ArrayLike, n_classes: int, what: str) -> IntArray:
+    lab = np.asarray(labels)
+    if lab.ndim != 1 or not np.issubdtype(lab.dtype, np.integer):
+        raise ValueError(f"{what} must be a 1-d integer array")
+    if lab.size and (lab.min() < 0 or lab.max() >= n_classes):
+        raise ValueError(f"{what} must lie in [0, {n_classes})")
+    return lab.astype(np.int64, copy=False)
+
+
+def _normalise(totals: FloatArray, what: str) -> FloatArray:
+    total = totals.sum(axis=-1, keepdims=True)
+    if np.any(total <= 0):
+        raise ValueError(f"{what} has zero total weight: no shares can be estimated")
+    out: FloatArray = totals / total
+    return out
+
+
+def classify_and_count(predicted: ArrayLike, weights: ArrayLike | None, n_classes: int) -> FloatArray:
+    """Weighted share of documents whose top label is each class (CC); sums to 1."""
+    pred = _labels(predicted, n_classes, "predicted")
+    w = _weights_or_ones(weights, pred.size)
+    return _normalise(np.bincount(pred, weights=w, minlength=n_classes).astype(np.float64), "corpus")
+
+
+def probabilistic_average(probs: ArrayLike, weights: ArrayLike | None) -> FloatArray:
+    """Weighted mean of the model's class probabilities (PCC); sums to 1."""
+    p = _probability_rows(probs)
+    w = _weights_or_ones(weights, p.shape[0])
+    return _normalise(w @ p, "corpus")
+
+
+def _probability_rows(probs: ArrayLike) -> FloatArray:
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim != 2:
+        raise ValueError(f"probs must be (n_docs, n_classes), got shape {p.shape}")
+    if np.any(p < 0) or not np.all(np.isfinite(p)):
+        raise ValueError("probs must be finite and non-negative")
+    # Stored probabilities are float32 and may miss 1 by rounding; renormalise rows so shares stay exact.
+    return _normalise(p, "a probability row")
+
+
+def confusion_counts(
+    true: ArrayLike, predicted: ArrayLike, weights: ArrayLike | None, n_classes: int
+) -> FloatArray:
+    """Weighted counts: entry [i, j] is the weight of dev documents of true class i predicted as j."""
+    t = _labels(true, n_classes, "true")
+    pred = _labels(predicted, n_classes, "predicted")
+    if t.shape != pred.shape:
+        raise ValueError("true and predicted must have the same length")
+    w = _weights_or_ones(weights, t.size)
+    flat = np.bincount(t * n_classes + pred, weights=w, minlength=n_classes * n_classes)
+    return flat.reshape(n_classes, n_classes).astype(np.float64)
+
+
+def probabilistic_confusion_totals(
+    true: ArrayLike, probs: ArrayLike, weights: ArrayLike | None
+) -> FloatArray:
+    """Weighted sums: row i is the summed probability vector of dev documents of true class i."""
+    p = _probability_rows(probs)
+    n_classes = p.shape[1]
+    t = _labels(true, n_classes, "true")
+    if t.size != p.shape[0]:
+        raise ValueError("true and probs must have the same number of documents")
+    w = _weights_or_ones(weights, t.size)
+    out = np.zeros((n_classes, n_classes), dtype=np.float64)
+    np.add.at(out, t, p * w[:, None])
+    return out
+
+
+def rates_from_counts(counts: ArrayLike) -> FloatArray:
+    """Row-normalise a (true x predicted) count or probability-sum matrix into P(predicted j | true i)."""
+    c = np.asarray(counts, dtype=np.float64)
+    if c.ndim != 2 or c.shape[0] != c.shape[1]:
+        raise ValueError(f"confusion counts must be square, got shape {c.shape}")
+    if np.any(c < 0) or not np.all(np.isfinite(c)):
+        raise ValueError("confusion counts must be finite and non-negative")
+    empty = np.flatnonzero(c.sum(axis=1) <= 0)
+    if empty.size:
+        raise ValueError(f"no dev documents of true class(es) {empty.tolist()}: error rates unknown")
+    return _normalise(c, "a confusion row")
+
+
+def _check_rates(confusion: ArrayLike, n_classes: int) -> FloatArray:
+    m = np.asarray(confusion, dtype=np.float64)
+    if m.shape[-2:] != (n_classes, n_classes):
+        raise ValueError(f"confusion must be ({n_classes}, {n_classes}), got {m.shape}")
+    if np.any(m < 0) or not np.all(np.isfinite(m)):
+        raise ValueError("confusion must be finite and non-negative")
+    # Rows are conditional distributions; renormalise so counts-like input or rounding cannot bias sums.
+    return _normalise(m, "a confusion row")
+
+
+def simplex_least_squares(observed: FloatArray, confusion: FloatArray) -> FloatArray:
+    """argmin ||confusion.T @ x - observed|| over the simplex (x >= 0, sum x = 1), via NNLS."""
+    n_classes = observed.shape[0]
+    a = np.vstack([confusion.T, np.full((1, n_classes), _SUM_ROW_WEIGHT)])
+    b = np.concatenate([observed, [_SUM_ROW_WEIGHT]])
+    x, _ = nnls(a, b, maxiter=50 * n_classes)
+    total = x.sum()
+    if total <= 0:
+        raise ValueError("adjusted estimate collapsed to zero; the confusion matrix is degenerate")
+    out: FloatArray = x / total
+    return out
+
+
+def adjust_many(observed: ArrayLike, confusion: ArrayLike) -> FloatArray:
+    """Per row r, the simplex point best solving observed[r] = confusion[r].T @ true[r]; (R,S), (R|1,S,S)."""
+    q = np.asarray(observed, dtype=np.float64)
+    if q.ndim != 2:
+        raise ValueError(f"observed must be (n_replicates, n_classes), got {q.shape}")
+    n_rep, n_classes = q.shape
+    q = _normalise(q, "observed shares")
+    m = _check_rates(confusion, n_classes)
+    if m.ndim == 2:
+        m = m[None]
+    m = np.broadcast_to(m, (n_rep, n_classes, n_classes))
+    # Fast path: when the exact inverse lies in the simplex it is the constrained optimum (zero residual,
+    # and it sums to 1 because confusion rows do), so NNLS is only needed for the replicates outside.
+    try:
+        x = np.linalg.solve(np.swapaxes(m, 1, 2), q[:, :, None])[:, :, 0]
+        outside = ~np.all(np.isfinite(x) & (x >= 0), axis=1)
+    except np.linalg.LinAlgError:
+        x = np.empty_like(q)
+        outside = np.ones(n_rep, dtype=np.bool_)
+    for r in np.flatnonzero(outside):
+        x[r] = simplex_least_squares(q[r], m[r])
+    out: FloatArray = x / x.sum(axis=1, keepdims=True)
+    return out
+
+
+def adjusted_classify_and_count(observed_shares: ArrayLike, confusion: ArrayLike) -> FloatArray:
+    """ACC: simplex shares that best explain the CC shares, given confusion[i, j] = P(pred j | true i)."""
+    q = np.asarray(observed_shares, dtype=np.float64)
+    if q.ndim != 1:
+        raise ValueError(f"observed_shares must be 1-d, got shape {q.shape}")
+    out: FloatArray = adjust_many(q[None], confusion)[0]
+    return out
+
+
+def probabilistic_adjusted_classify_and_count(
+    observed_mean_probs: ArrayLike, probabilistic_confusion: ArrayLike
+) -> FloatArray:
+    """PACC: as ACC, with PCC shares and row i = mean predicted probability vector of true class i."""
+    return adjusted_classify_and_count(observed_mean_probs, probabilistic_confusion)
