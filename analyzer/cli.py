@@ -203,6 +203,10 @@ def _print_relation(columns: list[str], rows: list[tuple[Any, ...]]) -> None:
     Console().print(table)
 
 
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2%}"
+
+
 def _format_cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
@@ -212,18 +216,21 @@ def _format_cell(value: Any) -> str:
 def _print_summary(summary: Any, config: RunConfig) -> None:
     out = Console()
     table = Table(title=f"Domain shares ({config.tokenizer} tokens) — {config.database_path}")
-    for column in ("domain", "docs", "tokens", "token share", "dedup docs", "dedup tokens", "dedup share"):
+    headers = ("domain", "docs", "tokens", "token share", "95% interval", "raw share", "dedup share")
+    for column in headers:
         table.add_column(column, justify="right" if column != "domain" else "left")
     for row in summary.domain_shares:
         table.add_row(
             str(row["domain"]),
             f"{row['docs']:,}",
             f"{row['tokens']:,}",
-            f"{row['token_share']:.2%}",
-            f"{row['dedup_docs']:,}",
-            f"{row['dedup_tokens']:,}",
-            f"{row['dedup_token_share']:.2%}",
+            _percent(row["token_share"]),
+            f"{_percent(row['token_share_lo'])} - {_percent(row['token_share_hi'])}",
+            _percent(row["token_share_raw"]),
+            _percent(row["dedup_token_share"]),
         )
+    if summary.domain_shares:
+        table.caption = f"estimator: {summary.domain_shares[0]['estimator']}"
     out.print(table)
     out.print(
         f"documents read {summary.docs_read:,} = tagged {summary.docs_tagged:,} + skipped "

@@ -55,6 +55,10 @@ class RunConfig:
     """'near' (MinHash LSH + exact), 'exact' (content hash only) or 'off' (every document kept)."""
     verify_jaccard: float = 0.0
     """LSH candidate pairs whose estimated Jaccard is below this are not joined (0 keeps all)."""
+    bootstrap_block: int = 256
+    """Consecutive rows of a shard that form one bootstrap cluster."""
+    bootstrap_replicates: int = 1000
+    confidence: float = 0.95
     hf_dataset: str | None = None
     hf_config: str | None = None
     hf_split: str = "train"

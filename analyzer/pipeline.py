@@ -12,6 +12,7 @@ from rich.console import Console
 from analyzer import __version__
 from analyzer.config import RunConfig
 from analyzer.errors import InputError
+from analyzer.estimates.corpus_shares import EstimateSettings, dev_predictions_path_for
 from analyzer.executors import Executor
 from analyzer.executors.local import LocalExecutor
 from analyzer.progress import RunProgress
@@ -124,8 +125,20 @@ def run_analysis(
         accountings,
         record,
         DedupSettings(config.dedup_mode, config.verify_jaccard),
+        estimate_settings(config),
     )
     return RunSummary(accountings, read_domain_shares(config), seconds, config.workers)
+
+
+def estimate_settings(config: RunConfig) -> EstimateSettings:
+    """Correct with the model's dev predictions when it ships them (our models do)."""
+    dev_predictions = dev_predictions_path_for(config.model_path)
+    return EstimateSettings(
+        dev_predictions=dev_predictions if dev_predictions.is_file() else None,
+        block_size=config.bootstrap_block,
+        replicates=config.bootstrap_replicates,
+        confidence=config.confidence,
+    )
 
 
 def read_domain_shares(config: RunConfig) -> list[dict[str, object]]:

@@ -17,9 +17,10 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from analyzer.dedup.clusters import cluster_roots
 from analyzer.config import SQL_DIR
+from analyzer.dedup.clusters import cluster_roots
 from analyzer.errors import RunError
+from analyzer.estimates.corpus_shares import EstimateSettings, share_estimates
 from analyzer.shard_output import ShardAccounting, ShardPaths
 from analyzer.sql_library import load_sql
 
@@ -54,7 +55,7 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class DedupSettings:
-    """How candidate edges become clusters (see sql/02_duplicate_edges.sql)."""
+    """How candidate edges become clusters (see sql/03_duplicate_edges.sql)."""
 
     mode: str = "near"
     verify_jaccard: float = 0.0
@@ -66,6 +67,7 @@ def build_database(
     accountings: list[ShardAccounting],
     run: RunRecord,
     dedup: DedupSettings = DedupSettings(),
+    estimates: EstimateSettings | None = None,
 ) -> None:
     """(Re)create the database from the finished shards' outputs and the run's accounting."""
     finished = [a for a in accountings if a.status in ("done", "reused")]
@@ -75,7 +77,7 @@ def build_database(
     try:
         connection = duckdb.connect(str(temporary))
         try:
-            _populate(connection, paths, accountings, run, dedup)
+            _populate(connection, paths, accountings, run, dedup, estimates or EstimateSettings())
         finally:
             connection.close()
         os.replace(temporary, database_path)
@@ -93,6 +95,7 @@ def _populate(
     accountings: list[ShardAccounting],
     run: RunRecord,
     dedup: DedupSettings,
+    estimates: EstimateSettings,
 ) -> None:
     shards = _shards_table(accountings)
     connection.register("shards_source", shards)
@@ -100,10 +103,14 @@ def _populate(
     connection.unregister("shards_source")
     tag_files = [str(p.tags) for p in paths]
     skipped_files = [str(p.skipped) for p in paths]
+    if skipped_files:
+        connection.execute(load_sql("02_skipped"), {"skipped_files": skipped_files})
+    else:
+        connection.execute("CREATE TABLE skipped (shard VARCHAR, row_index BIGINT, reason VARCHAR)")
     if tag_files:
         connection.execute(load_sql("01_tags"), {"tag_files": tag_files})
         edges = connection.execute(
-            load_sql("02_duplicate_edges"),
+            load_sql("03_duplicate_edges"),
             {"dedup_mode": dedup.mode, "verify_jaccard": dedup.verify_jaccard},
         ).fetchnumpy()
         nodes, roots = cluster_roots(
@@ -115,14 +122,13 @@ def _populate(
         nodes = roots = np.zeros(0, dtype=np.int64)
     clusters = pa.table({"doc_seq": nodes, "cluster_id": roots})
     connection.register("clusters", clusters)
-    connection.execute(load_sql("03_documents"))
+    connection.execute(load_sql("04_documents"))
     connection.unregister("clusters")
     connection.execute("DROP TABLE tags")
-    connection.execute(load_sql("04_domain_shares"))
-    if skipped_files:
-        connection.execute(load_sql("05_skipped"), {"skipped_files": skipped_files})
-    else:
-        connection.execute("CREATE TABLE skipped (shard VARCHAR, row_index BIGINT, reason VARCHAR)")
+    connection.execute(load_sql("05_domain_shares_raw"))
+    connection.register("share_estimates", share_estimates(connection, estimates))
+    connection.execute(load_sql("12_domain_shares"))
+    connection.unregister("share_estimates")
     connection.execute(load_sql("06_shard_accounting"))
     connection.execute(load_sql("07_runs"), _run_parameters(run))
     connection.execute(load_sql("08_duplicate_views"))

@@ -3,9 +3,21 @@
 -- smallest doc_seq in the cluster, and that document is the cluster's representative: every other
 -- member has is_duplicate = true. dup_kind says why a duplicate was marked: 'exact' when its
 -- normalised text equals another member's, 'near' when only MinHash linked it, else 'none'.
+-- sample_weight is how many input documents each tagged one stands for: (tagged + not sampled)
+-- / tagged within its shard, so 1 when nothing was sampled out (needs `skipped` built first).
 CREATE OR REPLACE TABLE documents AS
 WITH exact_groups AS (
     SELECT content_hash, count(*) AS members FROM tags GROUP BY content_hash
+),
+shard_weights AS (
+    SELECT
+        t.shard,
+        (count(*) + coalesce(any_value(n.not_sampled), 0)) / count(*) AS sample_weight
+    FROM tags AS t
+    LEFT JOIN (
+        SELECT shard, count(*) AS not_sampled FROM skipped WHERE reason = 'not_sampled' GROUP BY shard
+    ) AS n USING (shard)
+    GROUP BY t.shard
 )
 SELECT
     t.doc_id,
@@ -34,8 +46,10 @@ SELECT
     t.date,
     t.source,
     t.shard_token_count,
-    t.content_hash
+    t.content_hash,
+    w.sample_weight::DOUBLE AS sample_weight
 FROM tags AS t
+LEFT JOIN shard_weights AS w USING (shard)
 LEFT JOIN clusters AS c USING (doc_seq)
 LEFT JOIN exact_groups AS e USING (content_hash)
 ORDER BY t.doc_seq;

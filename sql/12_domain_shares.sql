@@ -1,0 +1,33 @@
+-- Question: how much of the corpus is each domain — the best estimate with its interval, next to
+-- plain classify-and-count? `share_estimates` is registered by the caller (analyzer/estimates/
+-- corpus_shares.py): the corrected point estimate (adjusted classify-and-count with the model's
+-- dev-set confusion, unless the model ships none) and a cluster-bootstrap interval that also
+-- resamples the dev set, so the classifier's own uncertainty is in it.
+-- Contract: token_share / dedup_token_share are the corrected estimates; *_raw are plain
+-- classify-and-count; *_lo / *_hi bound the corrected estimates.
+CREATE OR REPLACE TABLE domain_shares AS
+SELECT
+    r.domain,
+    r.docs,
+    r.tokens,
+    e.token_share,
+    e.token_share_lo,
+    e.token_share_hi,
+    r.token_share AS token_share_raw,
+    r.dedup_docs,
+    r.dedup_tokens,
+    e.dedup_token_share,
+    e.dedup_token_share_lo,
+    e.dedup_token_share_hi,
+    r.dedup_token_share AS dedup_token_share_raw,
+    e.byte_share,
+    e.byte_share_lo,
+    e.byte_share_hi,
+    r.byte_share AS byte_share_raw,
+    r.doc_share,
+    r.estimated_input_tokens,
+    e.estimator,
+    e.confidence
+FROM domain_shares_raw AS r
+JOIN share_estimates AS e USING (domain)
+ORDER BY r.label_order;
