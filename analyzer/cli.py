@@ -184,6 +184,8 @@ def query(out_dir: Path, statement: str) -> None:
     import duckdb
 
     database = out_dir / "analysis.duckdb" if out_dir.is_dir() else out_dir
+    if "?" in str(database.resolve()):
+        raise InputError(f"{database}: DuckDB cannot open a path containing '?'; move or rename it")
     if not database.is_file():
         raise InputError(f"{database}: no analysis database; run `analyzer run ... --out {out_dir}` first")
     try:

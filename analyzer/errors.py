@@ -12,6 +12,9 @@ class AnalyzerError(Exception):
     exit_code: int = 1
 
     def __init__(self, message: str) -> None:
+        # One line whatever a file name or a damaged file puts in it: newlines and other control
+        # characters are shown escaped (`\n`), printable Unicode as it is.
+        message = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)
         super().__init__(message)
         self.message = message
 
@@ -32,3 +35,13 @@ class RunError(AnalyzerError):
     """The run itself failed (disk full, output not writable, shard failures): exit 1."""
 
     exit_code = 1
+
+
+def one_line(detail: object, limit: int = 300) -> str:
+    """`detail` (often a library's exception) as one printable line of at most `limit` characters.
+
+    Library messages can carry newlines and raw bytes from a damaged file; the CLI promises one
+    line per error.
+    """
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in str(detail)).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

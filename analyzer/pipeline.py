@@ -75,6 +75,9 @@ def input_shards(config: RunConfig) -> list[Shard]:
 
 def prepare_output(config: RunConfig) -> None:
     """Create OUT/tags and prove it is writable before any work starts."""
+    if "?" in str(config.out_dir.resolve()):
+        # DuckDB reads '?' in a database path as the start of connection options
+        raise InputError(f"{config.out_dir}: DuckDB cannot use a path containing '?'; choose another --out")
     try:
         config.tags_dir.mkdir(parents=True, exist_ok=True)
         probe = config.tags_dir / f".write-probe-{os.getpid()}"

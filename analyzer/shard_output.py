@@ -82,15 +82,23 @@ def write_failure_message(path: Path, exc: OSError) -> RunError:
     return RunError(f"{path}: cannot write ({exc.strerror or exc}); check the --out directory")
 
 
+SKIPPED_FLUSH_ROWS = 65536
+"""Skipped rows are written out in groups of this many, so a shard of millions of bad lines
+holds one group in memory, not all of them."""
+
+
 class ShardWriter:
-    """Streams tagged batches to a temporary parquet and publishes all outputs atomically."""
+    """Streams tagged batches and skipped rows to temporary parquets and publishes them atomically."""
 
     def __init__(self, paths: ShardPaths, shard_name: str) -> None:
         self.paths = paths
         self.shard_name = shard_name
         self._writer: pq.ParquetWriter | None = None
-        self._skipped: list[SkippedRow] = []
+        self._skipped_writer: pq.ParquetWriter | None = None
+        self._skipped_rows: list[int] = []
+        self._skipped_reasons: list[str] = []
         self._tags_temporary = paths.temporary(paths.tags)
+        self._skipped_temporary = paths.temporary(paths.skipped)
 
     def write_tags(self, table: pa.Table) -> None:
         try:
@@ -102,7 +110,30 @@ class ShardWriter:
             raise write_failure_message(self._tags_temporary, exc) from exc
 
     def add_skipped(self, skipped: list[SkippedRow]) -> None:
-        self._skipped.extend(skipped)
+        for row in skipped:
+            self._skipped_rows.append(row.row_index)
+            self._skipped_reasons.append(row.reason)
+        if len(self._skipped_rows) >= SKIPPED_FLUSH_ROWS:
+            try:
+                self._flush_skipped()
+            except OSError as exc:
+                self.abort()
+                raise write_failure_message(self._skipped_temporary, exc) from exc
+
+    def _flush_skipped(self) -> None:
+        table = pa.Table.from_pydict(
+            {
+                "shard": pa.array([self.shard_name] * len(self._skipped_rows), type=pa.string()),
+                "row_index": pa.array(self._skipped_rows, type=pa.int64()),
+                "reason": pa.array(self._skipped_reasons, type=pa.string()),
+            },
+            schema=SKIPPED_SCHEMA,
+        )
+        if self._skipped_writer is None:
+            self._skipped_writer = pq.ParquetWriter(self._skipped_temporary, SKIPPED_SCHEMA)
+        self._skipped_writer.write_table(table)
+        self._skipped_rows = []
+        self._skipped_reasons = []
 
     def publish(self, accounting: ShardAccounting, empty_tags_schema: pa.Schema) -> None:
         """Close, then rename tags and skipped into place, then write the done marker."""
@@ -112,18 +143,12 @@ class ShardWriter:
             else:
                 self._writer.close()
                 self._writer = None
-            skipped_temporary = self.paths.temporary(self.paths.skipped)
-            skipped_table = pa.Table.from_pydict(
-                {
-                    "shard": [self.shard_name] * len(self._skipped),
-                    "row_index": [row.row_index for row in self._skipped],
-                    "reason": [row.reason for row in self._skipped],
-                },
-                schema=SKIPPED_SCHEMA,
-            )
-            pq.write_table(skipped_table, skipped_temporary)
+            self._flush_skipped()
+            assert self._skipped_writer is not None
+            self._skipped_writer.close()
+            self._skipped_writer = None
             os.replace(self._tags_temporary, self.paths.tags)
-            os.replace(skipped_temporary, self.paths.skipped)
+            os.replace(self._skipped_temporary, self.paths.skipped)
             done_temporary = self.paths.temporary(self.paths.done)
             done_temporary.write_text(accounting.to_json(), encoding="utf-8")
             os.replace(done_temporary, self.paths.done)
@@ -133,10 +158,12 @@ class ShardWriter:
 
     def abort(self) -> None:
         """Drop everything this writer started; the shard stays 'not done'."""
-        if self._writer is not None:
-            with contextlib.suppress(OSError):
-                self._writer.close()
-            self._writer = None
+        for writer in (self._writer, self._skipped_writer):
+            if writer is not None:
+                with contextlib.suppress(OSError):
+                    writer.close()
+        self._writer = self._skipped_writer = None
+        self._skipped_rows, self._skipped_reasons = [], []
         for leftover in self.paths.tags_dir.glob(f".tmp-{os.getpid()}-{self.paths.key}*"):
             leftover.unlink(missing_ok=True)
 

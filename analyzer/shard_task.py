@@ -12,8 +12,8 @@ import pyarrow as pa
 
 from analyzer import __version__
 from analyzer.config import RunConfig
-from analyzer.errors import InputError, RunError
-from analyzer.readers import DOCUMENT_SCHEMA, read_shard
+from analyzer.errors import AnalyzerError, InputError, RunError, one_line
+from analyzer.readers import DOCUMENT_SCHEMA, SkippedRow, read_shard
 from analyzer.shard_output import ShardAccounting, ShardPaths, ShardWriter, load_finished
 from analyzer.shards import Shard
 from analyzer.taggers import Tagger, build_taggers
@@ -67,20 +67,23 @@ class ShardProcessor:
         reasons: Counter[str] = Counter()
         try:
             for batch in read_shard(shard, self.config.reader):
-                documents = batch.documents
+                documents, skipped = batch.documents, batch.skipped
                 if documents.num_rows:
-                    writer.write_tags(self._tag(shard, documents))
-                writer.add_skipped(batch.skipped)
-                reasons.update(row.reason for row in batch.skipped)
+                    tags, documents, failed = self._tag_or_skip(shard, documents)
+                    if tags is not None:
+                        writer.write_tags(tags)
+                    skipped = skipped + failed
+                writer.add_skipped(skipped)
+                reasons.update(row.reason for row in skipped)
                 batch_bytes = _text_bytes(documents)
                 accounting.docs_tagged += documents.num_rows
-                accounting.docs_skipped += len(batch.skipped)
+                accounting.docs_skipped += len(skipped)
                 accounting.text_bytes += batch_bytes
                 if report is not None:
                     report(
                         ProgressTick(
                             shard.key,
-                            documents.num_rows + len(batch.skipped),
+                            documents.num_rows + len(skipped),
                             batch_bytes,
                             batch.fraction_done,
                         )
@@ -93,7 +96,9 @@ class ShardProcessor:
             raise
         except Exception as exc:  # noqa: BLE001 - one shard's bug must not discard the other shards
             writer.abort()
-            message = f"{shard.url}: internal error {exc.__class__.__name__}: {exc} (please report it)"
+            message = (
+                f"{shard.url}: internal error {exc.__class__.__name__}: {one_line(exc)} (please report it)"
+            )
             return _failed(accounting, message, started, kind="internal")
         except BaseException:
             writer.abort()
@@ -103,6 +108,47 @@ class ShardProcessor:
         accounting.seconds = time.perf_counter() - started
         writer.publish(accounting, self.tags_schema())
         return accounting
+
+    def _tag_or_skip(
+        self, shard: Shard, documents: pa.RecordBatch
+    ) -> tuple[pa.Table | None, pa.RecordBatch, list[SkippedRow]]:
+        """Tag a batch; if a tagger fails on it, tag document by document and skip the ones that fail.
+
+        Returns (tags, the documents tagged, skips). A batch of several documents that all fail is
+        a bug in a tagger, not in the documents, and is raised (the shard fails as 'internal').
+        """
+        try:
+            return self._tag(shard, documents), documents, []
+        except AnalyzerError:
+            raise
+        except Exception as batch_error:
+            tables: list[pa.Table] = []
+            kept: list[int] = []
+            failed: list[SkippedRow] = []
+            rows = documents.column("row_index").to_pylist()
+            for position, row_index in enumerate(rows):
+                single = documents.slice(position, 1)
+                try:
+                    tables.append(self._tag(shard, single))
+                    kept.append(position)
+                except AnalyzerError:
+                    raise
+                except Exception as error:  # noqa: BLE001 - one document must not fail its shard
+                    failed.append(SkippedRow(row_index, self._failure_reason(single, error)))
+            if not tables:
+                if len(rows) > 1:
+                    raise batch_error
+                return None, documents.slice(0, 0), failed
+            return pa.concat_tables(tables), documents.take(kept), failed
+
+    def _failure_reason(self, single: pa.RecordBatch, error: Exception) -> str:
+        """`tagger_error:<tagger>:<exception class>` for a document that a tagger cannot handle."""
+        for tagger in self.taggers:
+            try:
+                tagger.tag(single)
+            except Exception:  # noqa: BLE001 - only looking for which tagger fails
+                return f"tagger_error:{tagger.name}:{error.__class__.__name__}"
+        return f"tagger_error:{error.__class__.__name__}"
 
     def _tag(self, shard: Shard, documents: pa.RecordBatch) -> pa.Table:
         columns: dict[str, pa.Array] = {

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from analyzer.config import SQL_DIR
 from analyzer.dedup.clusters import cluster_roots
-from analyzer.errors import RunError
+from analyzer.errors import RunError, one_line
 from analyzer.estimates.corpus_shares import EstimateSettings, share_estimates
 from analyzer.shard_output import ShardAccounting, ShardPaths
 from analyzer.sql_library import load_sql
@@ -84,9 +84,11 @@ def build_database(
     except OSError as exc:
         temporary.unlink(missing_ok=True)
         raise RunError(f"{database_path}: cannot write the database ({exc}); check --out") from exc
-    except duckdb.IOException as exc:
+    except duckdb.Error as exc:
         temporary.unlink(missing_ok=True)
-        raise RunError(f"{database_path}: cannot write the database ({exc}); check --out") from exc
+        raise RunError(
+            f"{database_path}: database build failed ({one_line(str(exc))}); check --out and disk space"
+        ) from exc
 
 
 def _populate(

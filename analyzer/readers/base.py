@@ -48,42 +48,74 @@ class ShardReader(Protocol):
     def __call__(self) -> Iterator[ReadBatch]: ...
 
 
+MAX_BATCH_TEXT_BYTES = 32 * 1024 * 1024
+"""A batch is flushed once its texts reach this many UTF-8 bytes, whatever `batch_size` says, so
+512 huge documents never sit in memory together (the readers' memory bound builds on this)."""
+
+
 def validate_text(value: Any) -> tuple[str | None, str | None]:
     """Return (text, None) for a usable document text, else (None, skip reason)."""
+    text, reason, _ = _checked_text(value)
+    return text, reason
+
+
+def _checked_text(value: Any) -> tuple[str | None, str | None, int]:
+    """(text, None, UTF-8 size) for a usable text, else (None, reason, 0)."""
     if value is None:
-        return None, "null_text"
+        return None, "null_text", 0
     if isinstance(value, bytes | bytearray | memoryview):
         try:
             value = bytes(value).decode("utf-8")
         except UnicodeDecodeError:
-            return None, "invalid_utf8"
+            return None, "invalid_utf8", 0
     if not isinstance(value, str):
-        return None, f"text_not_string:{type(value).__name__}"
+        return None, f"text_not_string:{type(value).__name__}", 0
     if not value.strip():
-        return None, "empty_text"
+        return None, "empty_text", 0
+    if value.isascii():
+        return value, None, len(value)
     try:
-        value.encode("utf-8")
+        size = len(value.encode("utf-8"))
     except UnicodeEncodeError:
-        return None, "lone_surrogate"
-    return value, None
+        return None, "lone_surrogate", 0
+    return value, None, size
 
 
 class BatchBuilder:
-    """Accumulates rows column-wise and emits `ReadBatch`es of a fixed size."""
+    """Accumulates rows column-wise and emits `ReadBatch`es of a fixed size.
 
-    def __init__(self, batch_size: int) -> None:
+    A batch is full at `batch_size` rows (documents plus skips) or at `max_batch_bytes` of text;
+    a text longer than `max_text_bytes` is skipped as `text_too_long`.
+    """
+
+    def __init__(
+        self,
+        batch_size: int,
+        max_text_bytes: int | None = None,
+        max_batch_bytes: int | None = None,
+    ) -> None:
         self.batch_size = batch_size
+        self.max_text_bytes = max_text_bytes
+        self.max_batch_bytes = MAX_BATCH_TEXT_BYTES if max_batch_bytes is None else max_batch_bytes
         self._columns: dict[str, list[Any]] = {name: [] for name in DOCUMENT_SCHEMA.names}
         self._skipped: list[SkippedRow] = []
+        self._text_bytes = 0
 
     def add(self, row_index: int, raw_text: Any, metadata: dict[str, Any]) -> None:
         """Add one row; it becomes a document or a skip with a reason, never an exception."""
-        text, reason = validate_text(raw_text)
+        limit = self.max_text_bytes
+        if limit is not None and isinstance(raw_text, bytes | bytearray) and len(raw_text) > limit:
+            self._skipped.append(SkippedRow(row_index, "text_too_long"))
+            return
+        text, reason, size = _checked_text(raw_text)
+        if reason is None and limit is not None and size > limit:
+            reason = "text_too_long"
         if reason is not None:
             self._skipped.append(SkippedRow(row_index, reason))
             return
         self._columns["row_index"].append(row_index)
         self._columns["text"].append(text)
+        self._text_bytes += size
         for name in METADATA_FIELDS:
             self._columns[name].append(_coerce_metadata(name, metadata.get(name)))
 
@@ -92,7 +124,8 @@ class BatchBuilder:
 
     @property
     def full(self) -> bool:
-        return len(self._columns["row_index"]) + len(self._skipped) >= self.batch_size
+        rows = len(self._columns["row_index"]) + len(self._skipped)
+        return rows >= self.batch_size or self._text_bytes >= self.max_batch_bytes
 
     @property
     def empty(self) -> bool:
@@ -103,6 +136,7 @@ class BatchBuilder:
         batch = ReadBatch(documents, self._skipped, fraction_done)
         self._columns = {name: [] for name in DOCUMENT_SCHEMA.names}
         self._skipped = []
+        self._text_bytes = 0
         return batch
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from analyzer.config import ReaderOptions
-from analyzer.errors import InputError
+from analyzer.errors import InputError, one_line
 from analyzer.readers.base import BatchBuilder, ReadBatch
 from analyzer.readers.jsonl import METADATA_PATHS, _first_present
 from analyzer.shards import Shard
@@ -43,7 +43,7 @@ def read_hf_stream(shard: Shard, options: ReaderOptions) -> Iterator[ReadBatch]:
             stream = datasets.load_dataset(name, config, split=split, streaming=True)
     except Exception as exc:
         raise InputError(
-            f"{shard.name}: cannot open the datasets stream ({exc.__class__.__name__}: {exc}); "
+            f"{shard.name}: cannot open the datasets stream ({exc.__class__.__name__}: {one_line(exc)}); "
             "check --hf-dataset/--hf-config/--hf-split (no network here: use local files)"
         ) from exc
     features = getattr(stream, "features", None)
@@ -51,7 +51,7 @@ def read_hf_stream(shard: Shard, options: ReaderOptions) -> Iterator[ReadBatch]:
         raise InputError(
             f"{shard.name}: no column '{text_field}' (columns: {', '.join(features)}); pass --text-column"
         )
-    builder = BatchBuilder(options.batch_size)
+    builder = BatchBuilder(options.batch_size, options.max_document_bytes)
     for row_index, record in enumerate(stream):
         metadata: dict[str, Any] = {
             field: _first_present(record, paths) for field, paths in METADATA_PATHS.items()
