@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL_PATH = REPO_ROOT / "classifiers" / "domain-v1.ftz"
+DEFAULT_MODEL_PATH = REPO_ROOT / "classifiers" / "domain-v1.bin"
 SQL_DIR = REPO_ROOT / "sql"
 
 FORMATS = ("auto", "fineweb", "dolma", "parquet", "jsonl")
