@@ -108,6 +108,23 @@ def main(context: click.Context, debug: bool) -> None:
     help="Join an LSH candidate pair only if its estimated Jaccard reaches this (0: join all).",
 )
 @click.option("--shingle-words", type=int, default=MinHashOptions.ngram, show_default=True)
+@click.option(
+    "--sample-rate",
+    type=float,
+    default=None,
+    help="Tag only this fraction of documents, chosen by a hash of the id; estimates scale up.",
+)
+@click.option("--max-docs-per-shard", type=int, default=None, help="Tag at most N documents per shard.")
+@click.option("--sample-seed", type=int, default=0, show_default=True)
+@click.option(
+    "--bootstrap-block",
+    type=int,
+    default=256,
+    show_default=True,
+    help="Consecutive rows of a shard forming one bootstrap cluster for the intervals.",
+)
+@click.option("--replicates", type=int, default=1000, show_default=True, help="Bootstrap replicates.")
+@click.option("--confidence", type=float, default=0.95, show_default=True)
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @reports_errors
 def run(
@@ -129,6 +146,12 @@ def run(
     dedup_threshold: float | None,
     verify_jaccard: float,
     shingle_words: int,
+    sample_rate: float | None,
+    max_docs_per_shard: int | None,
+    sample_seed: int,
+    bootstrap_block: int,
+    replicates: int,
+    confidence: float,
     progress: bool,
 ) -> None:
     """Tag every document of INPUTS (files, globs, directories, fsspec URLs) and build
@@ -143,6 +166,12 @@ def run(
         raise InputError("--batch-size and --workers must be at least 1")
     if minhash_bands < 1 or minhash_rows < 1 or shingle_words < 1:
         raise InputError("--minhash-bands, --minhash-rows and --shingle-words must be at least 1")
+    if sample_rate is not None and not 0.0 < sample_rate <= 1.0:
+        raise InputError("--sample-rate must be in (0, 1]")
+    if max_docs_per_shard is not None and max_docs_per_shard < 1:
+        raise InputError("--max-docs-per-shard must be at least 1")
+    if bootstrap_block < 1 or replicates < 10 or not 0.5 <= confidence < 1.0:
+        raise InputError("--bootstrap-block >= 1, --replicates >= 10 and --confidence in [0.5, 1) please")
     if not 0.0 <= verify_jaccard <= 1.0:
         raise InputError("--verify-jaccard must be between 0 and 1")
     if dedup_threshold is not None:
@@ -163,6 +192,12 @@ def run(
         minhash=MinHashOptions(ngram=shingle_words, bands=minhash_bands, rows=minhash_rows),
         dedup_mode=dedup_mode,
         verify_jaccard=verify_jaccard,
+        sample_rate=sample_rate,
+        max_docs_per_shard=max_docs_per_shard,
+        sample_seed=sample_seed,
+        bootstrap_block=bootstrap_block,
+        bootstrap_replicates=replicates,
+        confidence=confidence,
         hf_dataset=hf_dataset,
         hf_config=hf_config,
         hf_split=hf_split,

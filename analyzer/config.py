@@ -55,6 +55,11 @@ class RunConfig:
     """'near' (MinHash LSH + exact), 'exact' (content hash only) or 'off' (every document kept)."""
     verify_jaccard: float = 0.0
     """LSH candidate pairs whose estimated Jaccard is below this are not joined (0 keeps all)."""
+    sample_rate: float | None = None
+    """Tag only this fraction of documents, chosen by a hash of the document id (None: all)."""
+    max_docs_per_shard: int | None = None
+    """Tag at most this many documents per shard, the first ones (not a probability sample)."""
+    sample_seed: int = 0
     bootstrap_block: int = 256
     """Consecutive rows of a shard that form one bootstrap cluster."""
     bootstrap_replicates: int = 1000

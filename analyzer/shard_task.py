@@ -14,6 +14,7 @@ from analyzer import __version__
 from analyzer.config import RunConfig
 from analyzer.errors import AnalyzerError, InputError, RunError, one_line
 from analyzer.readers import DOCUMENT_SCHEMA, SkippedRow, read_shard
+from analyzer.sampler import ShardSampler
 from analyzer.shard_output import ShardAccounting, ShardPaths, ShardWriter, load_finished
 from analyzer.shards import Shard
 from analyzer.taggers import Tagger, build_taggers
@@ -49,6 +50,7 @@ class ShardProcessor:
             "analyzer": __version__,
             "taggers": [tagger.version for tagger in self.taggers],
             "reader": asdict(self.config.reader),
+            "sample": [self.config.sample_rate, self.config.max_docs_per_shard, self.config.sample_seed],
         }
 
     def process(self, shard: Shard, report: ProgressReporter | None = None) -> ShardAccounting:
@@ -66,8 +68,12 @@ class ShardProcessor:
         started = time.perf_counter()
         reasons: Counter[str] = Counter()
         try:
+            sampler = ShardSampler(
+                shard.name, self.config.sample_rate, self.config.max_docs_per_shard, self.config.sample_seed
+            )
             for batch in read_shard(shard, self.config.reader):
-                documents, skipped = batch.documents, batch.skipped
+                documents, not_sampled = sampler.split(batch.documents)
+                skipped = batch.skipped + not_sampled
                 if documents.num_rows:
                     tags, documents, failed = self._tag_or_skip(shard, documents)
                     if tags is not None:
