@@ -233,6 +233,45 @@ def query(out_dir: Path, statement: str) -> None:
         raise InputError(f"query failed: {str(exc).splitlines()[0]}") from exc
 
 
+@main.command()
+@click.argument("out_dir", type=click.Path(path_type=Path))
+@click.option("--corpus", required=True, help="A general corpus of reference_corpora, e.g. fineweb, dolma.")
+@click.option("--dedup", is_flag=True, help="Use the deduplicated shares.")
+@reports_errors
+def estimate(out_dir: Path, corpus: str, dedup: bool) -> None:
+    """Estimate tokens per domain in a full published corpus from the shares measured in OUT_DIR,
+    with intervals and ratios to domain corpora (written back as table corpus_estimates)."""
+    from analyzer.estimates.full_corpus import estimate_full_corpus
+
+    database = out_dir / "analysis.duckdb"
+    if not database.is_file():
+        raise InputError(f"{database}: no analysis database; run `analyzer run ... --out {out_dir}` first")
+    table = estimate_full_corpus(database, corpus, dedup)
+    out = Console()
+    result = Table(title=f"Estimated tokens per domain in {corpus} ({table.column('tokenizer')[0]} tokens)")
+    for column in ("domain", "share", "tokens", "interval", "vs domain corpora"):
+        result.add_column(column)
+    for row in table.to_pylist():
+        result.add_row(
+            row["domain"],
+            _percent(row["share"]),
+            _tokens(row["tokens"]),
+            f"{_tokens(row['tokens_lo'])} - {_tokens(row['tokens_hi'])}",
+            row["domain_corpora"],
+        )
+    result.caption = f"{table.column('unit_note')[0]}; size from {table.column('source')[0]}"
+    out.print(result)
+
+
+def _tokens(value: float | None) -> str:
+    if value is None or value != value:
+        return "n/a"
+    for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6)):
+        if abs(value) >= scale:
+            return f"{value / scale:,.2f}{unit}"
+    return f"{value:,.0f}"
+
+
 def _print_relation(columns: list[str], rows: list[tuple[Any, ...]]) -> None:
     table = Table(*columns)
     for row in rows:
