@@ -1,0 +1,211 @@
+"""The shipped fastText domain classifier: loading, guarding and calibrated batch prediction.
+
+A model is a fastText `.bin`/`.ftz` file plus an optional sidecar `<stem>.json` written by
+`analyzer.training`, which records the label set, the calibration temperature and how many
+characters of each document the model was trained on (`head_chars`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import struct
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analyzer import DOMAINS, text_normalise
+from analyzer.errors import ModelError
+
+FASTTEXT_MAGIC = 793712314
+"""int32 at the start of every fastText `.bin`/`.ftz` file."""
+
+FASTTEXT_MIN_VERSION = 11
+"""fastText refuses older model versions; we check first so it never reaches its own abort()."""
+
+DICTIONARY_OFFSET = 8 + 12 * 4 + 8
+"""Byte offset of the dictionary sizes: magic, version, 12 int32 args, the double `t`."""
+
+HEADER_BYTES = DICTIONARY_OFFSET + 12
+
+LABEL_PREFIX = "__label__"
+REBUILD_HINT = "run `make classifier` (or `python -m analyzer.training`) to build it"
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """What `analyzer.training` records next to a model file."""
+
+    name: str
+    labels: tuple[str, ...]
+    temperature: float
+    head_chars: int | None
+    extra: dict[str, Any]
+
+
+def sidecar_path_for(model_path: Path) -> Path:
+    """Return `<model path without suffix>.json`."""
+    return model_path.with_suffix(".json")
+
+
+def file_sha256(path: Path) -> str:
+    """Return the hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_fasttext_header(path: Path) -> None:
+    """Raise ModelError unless `path` is a readable file starting with fastText's magic and version."""
+    if not path.is_file():
+        raise ModelError(f"model file {path} does not exist; {REBUILD_HINT}")
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(HEADER_BYTES)
+    except OSError as exc:
+        raise ModelError(f"model file {path} cannot be read ({exc.strerror}); {REBUILD_HINT}") from exc
+    if len(header) < HEADER_BYTES:
+        raise ModelError(f"model file {path} is not a fastText model (too short); {REBUILD_HINT}")
+    magic, version = struct.unpack_from("<ii", header)
+    if magic != FASTTEXT_MAGIC:
+        raise ModelError(f"model file {path} is not a fastText model (bad magic number); {REBUILD_HINT}")
+    if version < FASTTEXT_MIN_VERSION:
+        raise ModelError(f"model file {path} has unsupported fastText version {version}; {REBUILD_HINT}")
+    # Dictionary sizes follow the 12 int32 + 1 double training args; fastText trusts them blindly
+    # and can allocate wildly or loop on a damaged file, so sanity-check them first.
+    size, n_words, n_labels = struct.unpack_from("<iii", header, DICTIONARY_OFFSET)
+    if n_labels <= 0 or n_words < 0 or size != n_words + n_labels or size * 11 > path.stat().st_size:
+        raise ModelError(f"model file {path} is damaged (inconsistent dictionary header); {REBUILD_HINT}")
+
+
+@contextlib.contextmanager
+def silenced_stderr() -> Iterator[None]:
+    """Redirect file descriptor 2 to /dev/null; fastText's C++ code writes warnings straight to it."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def load_fasttext(path: Path) -> Any:
+    """Load a fastText model after the header check; any failure becomes a one-line ModelError."""
+    check_fasttext_header(path)
+    import fasttext  # imported late: `analyzer --help` should not pay for it
+
+    try:
+        with silenced_stderr():
+            return fasttext.load_model(str(path))
+    except (ValueError, RuntimeError, MemoryError, OSError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(f"model file {path} could not be loaded ({message}); {REBUILD_HINT}") from exc
+
+
+def read_sidecar(sidecar: Path, model_path: Path) -> Sidecar:
+    """Read the sidecar JSON; a missing one yields defaults, a broken one raises ModelError."""
+    if not sidecar.is_file():
+        return Sidecar(model_path.stem, DOMAINS, 1.0, text_normalise.DEFAULT_HEAD_CHARS, {})
+    try:
+        raw = json.loads(sidecar.read_text(encoding="utf-8"))
+        head_chars = raw.get("head_chars", text_normalise.DEFAULT_HEAD_CHARS)
+        return Sidecar(
+            name=str(raw.get("name", model_path.stem)),
+            labels=tuple(str(label) for label in raw.get("labels", DOMAINS)),
+            temperature=float(raw.get("temperature", 1.0)),
+            head_chars=None if head_chars is None else int(head_chars),
+            extra={k: v for k, v in raw.items() if k not in {"name", "labels", "temperature", "head_chars"}},
+        )
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise ModelError(
+            f"model sidecar {sidecar} is not valid JSON of the expected shape ({exc}); {REBUILD_HINT}"
+        ) from exc
+
+
+def model_labels(ft_model: Any) -> tuple[str, ...]:
+    """Return the model's labels without fastText's `__label__` prefix."""
+    return tuple(str(label).removeprefix(LABEL_PREFIX) for label in ft_model.get_labels())
+
+
+def fasttext_probabilities(
+    ft_model: Any, lines: Sequence[str], columns: Sequence[str] = DOMAINS
+) -> np.ndarray:
+    """Return fastText's probabilities for already-normalised lines, columns in `columns` order.
+
+    Rows are renormalised to sum to 1: fastText adds 1e-5 inside its log, and `ova` loss gives
+    independent sigmoids.
+    """
+    column_of = {LABEL_PREFIX + label: index for index, label in enumerate(columns)}
+    probs = np.zeros((len(lines), len(columns)), dtype=np.float64)
+    if not lines:
+        return probs
+    all_labels, all_probs = ft_model.predict(list(lines), k=-1, threshold=0.0)
+    for row, (labels, row_probs) in enumerate(zip(all_labels, all_probs, strict=True)):
+        columns_here = [column_of[label] for label in labels]
+        probs[row, columns_here] = row_probs
+    # An empty line gets no prediction from fastText; treat it as uniform rather than dividing by 0.
+    sums = probs.sum(axis=1, keepdims=True)
+    probs[sums[:, 0] <= 0] = 1.0
+    normalised: np.ndarray = probs / probs.sum(axis=1, keepdims=True)
+    return normalised
+
+
+def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Return softmax(log(probs) / temperature), i.e. temperature scaling of the log-probabilities."""
+    if temperature == 1.0:
+        return probs
+    logits = np.log(np.clip(probs, 1e-12, None)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    scaled = np.exp(logits)
+    calibrated: np.ndarray = scaled / scaled.sum(axis=1, keepdims=True)
+    return calibrated
+
+
+class DomainModel:
+    """A loaded domain classifier that turns raw texts into calibrated DOMAINS probabilities."""
+
+    def __init__(self, ft_model: Any, path: Path, sidecar: Sidecar, version: str) -> None:
+        self.ft_model = ft_model
+        self.path = path
+        self.name = sidecar.name
+        self.version = version
+        self.head_chars = sidecar.head_chars
+        self.temperature = sidecar.temperature
+        self.sidecar = sidecar
+
+    @classmethod
+    def load(cls, path: str | Path) -> DomainModel:
+        """Load a fastText model and its sidecar; raise ModelError with a one-line fix on any problem."""
+        model_path = Path(path)
+        ft_model = load_fasttext(model_path)
+        sidecar = read_sidecar(sidecar_path_for(model_path), model_path)
+        labels = model_labels(ft_model)
+        missing = [domain for domain in DOMAINS if domain not in labels]
+        unknown = [label for label in labels if label not in DOMAINS]
+        if missing or unknown:
+            raise ModelError(
+                f"model file {model_path} has labels {list(labels)}, expected exactly {list(DOMAINS)}; "
+                f"{REBUILD_HINT}"
+            )
+        if not sidecar.temperature > 0:
+            sidecar_file = sidecar_path_for(model_path)
+            raise ModelError(f"model sidecar {sidecar_file} has temperature <= 0; {REBUILD_HINT}")
+        return cls(ft_model, model_path, sidecar, file_sha256(model_path)[:12])
+
+    def normalise(self, texts: Sequence[str]) -> list[str]:
+        """Return the lines fastText sees for `texts` (the training-time normalisation)."""
+        return [text_normalise.normalise_for_classifier(text, self.head_chars) for text in texts]
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Return calibrated probabilities, shape (len(texts), 5), float64, columns in DOMAINS order."""
+        raw = fasttext_probabilities(self.ft_model, self.normalise(texts), DOMAINS)
+        return apply_temperature(raw, self.temperature)
