@@ -7,7 +7,16 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL_PATH = REPO_ROOT / "classifiers" / "domain-v1.bin"
+DEFAULT_MODEL_NAME = "domain-v1"
+
+
+def shipped_model_path(name: str = DEFAULT_MODEL_NAME) -> Path:
+    """The shipped model file: the recipe writes `.ftz` when quantising is cheap, else `.bin`."""
+    quantised = REPO_ROOT / "classifiers" / f"{name}.ftz"
+    return quantised if quantised.is_file() else quantised.with_suffix(".bin")
+
+
+DEFAULT_MODEL_PATH = shipped_model_path()
 SQL_DIR = REPO_ROOT / "sql"
 
 FORMATS = ("auto", "fineweb", "dolma", "parquet", "jsonl")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from analyzer.errors import AnalyzerError
+from analyzer.training.dev_predictions import write_dev_predictions
 from analyzer.training.train import build_classifier
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
             command=command,
             repo_root=REPO_ROOT,
         )
+        # the share correction (adjusted classify-and-count) needs the model's dev-set errors
+        dev_predictions = write_dev_predictions(Path(report.model_path), Path(args.dev))
     except AnalyzerError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return exc.exit_code
@@ -47,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     assert dev is not None
     print(
         f"wrote {report.model_path} (dev macro-F1 {dev.macro_f1:.4f}, {dev.mb_per_second:.1f} MB/s) "
-        f"in {report.seconds:.0f}s"
+        f"in {report.seconds:.0f}s; dev predictions in {dev_predictions}"
     )
     return 0
 
