@@ -17,7 +17,9 @@ $(VENV)/.installed: pyproject.toml
 
 demo: install
 	$(VENV)/bin/analyzer run $(DATA)/corpus/fineweb $(DATA)/corpus/dolma --out runs/demo --workers $(WORKERS)
-	$(VENV)/bin/analyzer query runs/demo --sql "select * from domain_shares"
+	$(VENV)/bin/analyzer query runs/demo --sql "select domain, docs, round(token_share, 4) as share, \
+		round(token_share_lo, 4) as lo, round(token_share_hi, 4) as hi, round(token_share_raw, 4) as raw, \
+		round(dedup_token_share, 4) as dedup from domain_shares"
 
 test: install
 	$(PY) -m pytest -q

@@ -228,7 +228,8 @@ def query(out_dir: Path, statement: str) -> None:
             relation = connection.sql(statement)
             if relation is None:
                 return
-            _print_relation(relation.columns, relation.fetchall())
+            # DuckDB's own renderer: familiar to its users and fits wide tables to the terminal
+            click.echo(str(relation))
     except duckdb.Error as exc:
         raise InputError(f"query failed: {str(exc).splitlines()[0]}") from exc
 
@@ -272,21 +273,8 @@ def _tokens(value: float | None) -> str:
     return f"{value:,.0f}"
 
 
-def _print_relation(columns: list[str], rows: list[tuple[Any, ...]]) -> None:
-    table = Table(*columns)
-    for row in rows:
-        table.add_row(*(_format_cell(value) for value in row))
-    Console().print(table)
-
-
 def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2%}"
-
-
-def _format_cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return "" if value is None else str(value)
 
 
 def _print_summary(summary: Any, config: RunConfig) -> None:
