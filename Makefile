@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DATA ?= ../shared/data
 WORKERS ?= 2
 
-.PHONY: install demo test test-fast lint bench classifier notebooks clean
+.PHONY: install demo test test-fast lint bench bench-estimates classifier notebooks clean
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,10 @@ lint: install
 
 bench: install
 	$(PY) bench/run_bench.py --out bench/results/bench.json
+
+# cross-fitted accuracy of the share estimates (needs `make demo` first; trains two fold models)
+bench-estimates: install
+	$(PY) bench/estimate_accuracy.py --data $(DATA) --out bench/results/estimate_accuracy.json
 
 classifier: install
 	$(PY) -m analyzer.training

@@ -21,6 +21,7 @@ SQL_DIR = REPO_ROOT / "sql"
 
 FORMATS = ("auto", "fineweb", "dolma", "parquet", "jsonl")
 DEDUP_MODES = ("off", "exact", "near")
+MINHASH_BACKENDS = ("auto", "rensa", "numpy")
 
 
 @dataclass(frozen=True)
@@ -37,12 +38,20 @@ class ReaderOptions:
 
 @dataclass(frozen=True)
 class MinHashOptions:
-    """MinHash/LSH parameters: word n-gram shingles, `bands` x `rows` permutations."""
+    """MinHash/LSH parameters: word n-gram shingles, `bands` x `rows` permutations.
+
+    28 bands of 4 rows (112 permutations, FineWeb's signature size) put the LSH S-curve's 50 %
+    point near Jaccard 0.45, so copies at 0.6-0.75 become candidates (P >= 0.99 at 0.63) and the
+    verification in sql/03 decides; see docs/dedup.md for the measurements behind this choice."""
 
     ngram: int = 5
-    bands: int = 14
-    rows: int = 8
+    bands: int = 28
+    rows: int = 4
     seed: int = 1
+    backend: str = "auto"
+    """Signature kernel: 'rensa' (Rust, ~2x faster), 'numpy', or 'auto' (rensa when installed).
+    The two are different hash families: the tagger version records which one, so shards tagged
+    by one are re-tagged, never mixed, when the other is used."""
 
     @property
     def num_perm(self) -> int:
@@ -57,18 +66,30 @@ class RunConfig:
     out_dir: Path
     workers: int = 1
     model_path: Path = DEFAULT_MODEL_PATH
+    label_map_path: Path | None = None
+    """YAML map folding a foreign model's labels into the domains (None: `<model>.labels.yaml` if any)."""
+    multi_label_threshold: float | None = None
+    """Also tag `domains`: every domain with probability >= this (None: column left null)."""
     tokenizer: str = "cl100k_base"
     reader: ReaderOptions = field(default_factory=ReaderOptions)
     minhash: MinHashOptions = field(default_factory=MinHashOptions)
     dedup_mode: str = "near"
     """'near' (MinHash LSH + exact), 'exact' (content hash only) or 'off' (every document kept)."""
-    verify_jaccard: float = 0.0
+    verify_jaccard: float = 0.7
     """LSH candidate pairs whose estimated Jaccard is below this are not joined (0 keeps all)."""
+    verify_containment: float = 0.95
+    """... unless their estimated containment reaches this (0: no containment rescue)."""
+    containment_min_jaccard: float = 0.6
+    """The containment rescue needs at least this estimated Jaccard."""
+    dedup_memory_limit: str | None = None
+    """DuckDB memory_limit of the database build (e.g. '2GB'; None: half of physical memory)."""
     sample_rate: float | None = None
     """Tag only this fraction of documents, chosen by a hash of the document id (None: all)."""
     max_docs_per_shard: int | None = None
     """Tag at most this many documents per shard, the first ones (not a probability sample)."""
     sample_seed: int = 0
+    estimator: str = "cc"
+    """How shares are estimated: cc, acc, pcc or pacc (see analyzer/estimates/corpus_shares.py)."""
     bootstrap_block: int = 256
     """Consecutive rows of a shard that form one bootstrap cluster."""
     bootstrap_replicates: int = 1000
@@ -91,5 +112,6 @@ class RunConfig:
         record = asdict(self)
         record["out_dir"] = str(self.out_dir)
         record["model_path"] = str(self.model_path)
+        record["label_map_path"] = None if self.label_map_path is None else str(self.label_map_path)
         record["inputs"] = list(self.inputs)
         return record

@@ -137,10 +137,11 @@ def run_analysis(
 
 
 def estimate_settings(config: RunConfig) -> EstimateSettings:
-    """Correct with the model's dev predictions when it ships them (our models do)."""
+    """Corrected estimators use the model's dev predictions when it ships them (ours do)."""
     dev_predictions = dev_predictions_path_for(config.model_path)
     return EstimateSettings(
         dev_predictions=dev_predictions if dev_predictions.is_file() else None,
+        estimator=config.estimator,
         block_size=config.bootstrap_block,
         replicates=config.bootstrap_replicates,
         confidence=config.confidence,
