@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DATA ?= ../shared/data
 WORKERS ?= 2
 
-.PHONY: install demo test test-fast lint bench bench-estimates classifier notebooks clean
+.PHONY: install demo test test-fast lint bench bench-estimates bench-dedup classifier notebooks clean
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,10 @@ lint: install
 
 bench: install
 	$(PY) bench/run_bench.py --out bench/results/bench.json
+
+# the dedup stage on 1 M generated documents: time and peak memory (docs/dedup.md)
+bench-dedup: install
+	$(PY) bench/dedup_scale.py --out bench/results/dedup_scale.json
 
 # cross-fitted accuracy of the share estimates (needs `make demo` first; trains two fold models)
 bench-estimates: install

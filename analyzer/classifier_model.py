@@ -1,8 +1,13 @@
-"""The shipped fastText domain classifier: loading, guarding and calibrated batch prediction.
+"""The fastText domain classifier: loading, guarding and calibrated batch prediction.
 
 A model is a fastText `.bin`/`.ftz` file plus an optional sidecar `<stem>.json` written by
 `analyzer.training`, which records the label set, the calibration temperature and how many
 characters of each document the model was trained on (`head_chars`).
+
+Any other fastText classifier can be used through a label map: a YAML file (passed explicitly, or
+the sidecar `<stem>.labels.yaml`) that folds the model's own labels into DOMAINS. Probabilities of
+labels mapped to the same domain are summed; unmapped labels go to `other`, or are an error when
+the map says `strict: true`. See `classifiers/label-maps/` for the format.
 """
 
 from __future__ import annotations
@@ -34,6 +39,12 @@ DICTIONARY_OFFSET = 8 + 12 * 4 + 8
 HEADER_BYTES = DICTIONARY_OFFSET + 12
 
 LABEL_PREFIX = "__label__"
+LABEL_MAP_HINT = (
+    "pass --label-map PATH (a YAML map of its labels onto finance/law/code/medical/other, "
+    "see classifiers/label-maps/) or put one at {sidecar}"
+)
+PREPROCESSING = ("analyzer", "raw")
+"""How texts are prepared for a model: our normalisation, or raw text on one line (for foreign models)."""
 REBUILD_HINT = "run `make classifier` (or `python -m analyzer.training`) to build it"
 
 
@@ -51,6 +62,110 @@ class Sidecar:
 def sidecar_path_for(model_path: Path) -> Path:
     """Return `<model path without suffix>.json`."""
     return model_path.with_suffix(".json")
+
+
+def label_map_path_for(model_path: Path) -> Path:
+    """Return the sidecar label map `<model path without suffix>.labels.yaml`."""
+    return model_path.with_suffix(".labels.yaml")
+
+
+@dataclass(frozen=True)
+class LabelMap:
+    """How a model's own labels fold into DOMAINS.
+
+    `mapping` sends a model label (without `__label__`) to a domain; labels not in it go to `other`
+    unless `strict`, in which case loading a model with an unmapped label fails. `preprocessing`
+    says what the model was trained on ("analyzer": `normalise_for_classifier`; "raw": the text
+    with newlines turned into spaces), `head_chars` how much of each document it reads (None: all).
+    """
+
+    mapping: dict[str, str]
+    strict: bool = False
+    preprocessing: str = "analyzer"
+    head_chars: int | None = text_normalise.DEFAULT_HEAD_CHARS
+    source: str = ""
+    digest: str = ""
+
+    def domain_of(self, label: str) -> str | None:
+        """Return the domain a model label folds into (None: unmapped and the map is strict)."""
+        if label in self.mapping:
+            return self.mapping[label]
+        return None if self.strict else "other"
+
+    def fold_matrix(self, model_labels: Sequence[str], model_path: Path) -> np.ndarray:
+        """Return the 0/1 matrix (model labels x DOMAINS) that sums label probabilities into domains."""
+        unmapped = [label for label in model_labels if self.domain_of(label) is None]
+        if unmapped:
+            raise ModelError(
+                f"label map {self.source} is strict but does not map the labels {unmapped} of model "
+                f"{model_path}; map them or set `strict: false` to send them to other"
+            )
+        unknown = [label for label in self.mapping if label not in model_labels]
+        if unknown and (self.strict or len(unknown) == len(self.mapping)):
+            raise ModelError(
+                f"label map {self.source} names labels {unknown[:10]} that model {model_path} does not "
+                f"have (its labels: {list(model_labels)[:30]}); fix the map"
+            )
+        matrix = np.zeros((len(model_labels), len(DOMAINS)), dtype=np.float64)
+        for row, label in enumerate(model_labels):
+            matrix[row, DOMAINS.index(self.domain_of(label) or "other")] = 1.0
+        return matrix
+
+
+def read_label_map(path: str | Path) -> LabelMap:
+    """Read and validate a YAML label map; raise ModelError with a one-line fix on any problem.
+
+    Format::
+
+        strict: false            # optional; true makes unmapped model labels an error
+        preprocessing: analyzer  # optional; or `raw` for a model trained on untouched text
+        head_chars: 6000         # optional; characters of each document the model reads (null: all)
+        labels:                  # model label (with or without __label__) -> domain
+          banking: finance
+          python: code
+    """
+    import yaml  # imported late: only label-map users pay for it
+
+    map_path = Path(path)
+    if not map_path.is_file():
+        raise ModelError(
+            f"label map {map_path} does not exist; pass a YAML file (see classifiers/label-maps/)"
+        )
+    try:
+        payload = map_path.read_bytes()
+        raw = yaml.safe_load(payload.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(f"label map {map_path} is not readable YAML ({detail})") from exc
+    if not isinstance(raw, dict) or not isinstance(raw.get("labels"), dict) or not raw["labels"]:
+        raise ModelError(f"label map {map_path} needs a non-empty `labels:` mapping of model label -> domain")
+    mapping: dict[str, str] = {}
+    for label, domain in raw["labels"].items():
+        if domain not in DOMAINS:
+            raise ModelError(
+                f"label map {map_path} maps {label!r} to {domain!r}; domains are {', '.join(DOMAINS)}"
+            )
+        mapping[str(label).removeprefix(LABEL_PREFIX)] = str(domain)
+    strict = raw.get("strict", False)
+    preprocessing = raw.get("preprocessing", "analyzer")
+    head_chars = raw.get("head_chars", text_normalise.DEFAULT_HEAD_CHARS)
+    if not isinstance(strict, bool):
+        raise ModelError(f"label map {map_path}: `strict` must be true or false")
+    if preprocessing not in PREPROCESSING:
+        raise ModelError(f"label map {map_path}: `preprocessing` must be one of {', '.join(PREPROCESSING)}")
+    if head_chars is not None and (not isinstance(head_chars, int) or head_chars < 1):
+        raise ModelError(f"label map {map_path}: `head_chars` must be a positive integer or null")
+    unknown_keys = set(raw) - {"labels", "strict", "preprocessing", "head_chars", "name", "description"}
+    if unknown_keys:
+        raise ModelError(f"label map {map_path} has unknown keys {sorted(unknown_keys)}")
+    return LabelMap(
+        mapping=mapping,
+        strict=strict,
+        preprocessing=preprocessing,
+        head_chars=head_chars,
+        source=str(map_path),
+        digest=hashlib.sha256(payload).hexdigest()[:8],
+    )
 
 
 def file_sha256(path: Path) -> str:
@@ -136,6 +251,13 @@ def model_labels(ft_model: Any) -> tuple[str, ...]:
     return tuple(str(label).removeprefix(LABEL_PREFIX) for label in ft_model.get_labels())
 
 
+def raw_line(text: str, head_chars: int | None) -> str:
+    """Return `text` cut to `head_chars` on one line (fastText ends an example at a newline)."""
+    if head_chars is not None:
+        text = text[:head_chars]
+    return " ".join(text.split())
+
+
 def fasttext_probabilities(
     ft_model: Any, lines: Sequence[str], columns: Sequence[str] = DOMAINS
 ) -> np.ndarray:
@@ -171,9 +293,22 @@ def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
 
 
 class DomainModel:
-    """A loaded domain classifier that turns raw texts into calibrated DOMAINS probabilities."""
+    """A loaded domain classifier that turns raw texts into calibrated DOMAINS probabilities.
 
-    def __init__(self, ft_model: Any, path: Path, sidecar: Sidecar, version: str) -> None:
+    `labels` are the model's own labels; with a label map their probabilities are folded into
+    DOMAINS by `fold` (labels x domains, 0/1), otherwise `labels` is DOMAINS and `fold` is None.
+    """
+
+    def __init__(
+        self,
+        ft_model: Any,
+        path: Path,
+        sidecar: Sidecar,
+        version: str,
+        labels: tuple[str, ...] = DOMAINS,
+        label_map: LabelMap | None = None,
+        fold: np.ndarray | None = None,
+    ) -> None:
         self.ft_model = ft_model
         self.path = path
         self.name = sidecar.name
@@ -181,31 +316,59 @@ class DomainModel:
         self.head_chars = sidecar.head_chars
         self.temperature = sidecar.temperature
         self.sidecar = sidecar
+        self.labels = labels
+        self.label_map = label_map
+        self.fold = fold
 
     @classmethod
-    def load(cls, path: str | Path) -> DomainModel:
-        """Load a fastText model and its sidecar; raise ModelError with a one-line fix on any problem."""
+    def load(cls, path: str | Path, label_map: str | Path | None = None) -> DomainModel:
+        """Load a fastText model, its sidecar and label map; raise ModelError with a one-line fix.
+
+        `label_map` is a YAML file; without one the sidecar `<stem>.labels.yaml` is used if it
+        exists. A model whose labels are not exactly DOMAINS needs a label map.
+        """
         model_path = Path(path)
         ft_model = load_fasttext(model_path)
-        sidecar = read_sidecar(sidecar_path_for(model_path), model_path)
+        sidecar_file = sidecar_path_for(model_path)
+        sidecar = read_sidecar(sidecar_file, model_path)
+        if not sidecar.temperature > 0:
+            raise ModelError(f"model sidecar {sidecar_file} has temperature <= 0; {REBUILD_HINT}")
         labels = model_labels(ft_model)
+        version = file_sha256(model_path)[:12]
+        map_path = Path(label_map) if label_map is not None else label_map_path_for(model_path)
+        if label_map is not None or map_path.is_file():
+            mapping = read_label_map(map_path)
+            fold = mapping.fold_matrix(labels, model_path)
+            if not sidecar_file.is_file():
+                # a foreign model: what it reads and how is the map's to say
+                sidecar = Sidecar(model_path.stem, labels, 1.0, mapping.head_chars, {})
+            version = f"{version}+map-{mapping.digest}"
+            return cls(ft_model, model_path, sidecar, version, labels, mapping, fold)
         missing = [domain for domain in DOMAINS if domain not in labels]
         unknown = [label for label in labels if label not in DOMAINS]
         if missing or unknown:
+            hint = LABEL_MAP_HINT.format(sidecar=label_map_path_for(model_path))
             raise ModelError(
-                f"model file {model_path} has labels {list(labels)}, expected exactly {list(DOMAINS)}; "
-                f"{REBUILD_HINT}"
+                f"model file {model_path} has labels {list(labels)[:30]}, expected exactly {list(DOMAINS)}; "
+                f"{hint}, or {REBUILD_HINT}"
             )
-        if not sidecar.temperature > 0:
-            sidecar_file = sidecar_path_for(model_path)
-            raise ModelError(f"model sidecar {sidecar_file} has temperature <= 0; {REBUILD_HINT}")
-        return cls(ft_model, model_path, sidecar, file_sha256(model_path)[:12])
+        return cls(ft_model, model_path, sidecar, version)
 
     def normalise(self, texts: Sequence[str]) -> list[str]:
         """Return the lines fastText sees for `texts` (the training-time normalisation)."""
+        if self.label_map is not None and self.label_map.preprocessing == "raw":
+            return [raw_line(text, self.head_chars) for text in texts]
         return [text_normalise.normalise_for_classifier(text, self.head_chars) for text in texts]
+
+    def predict_label_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Return calibrated probabilities over the model's own labels (columns in `labels` order)."""
+        raw = fasttext_probabilities(self.ft_model, self.normalise(texts), self.labels)
+        return apply_temperature(raw, self.temperature)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Return calibrated probabilities, shape (len(texts), 5), float64, columns in DOMAINS order."""
-        raw = fasttext_probabilities(self.ft_model, self.normalise(texts), DOMAINS)
-        return apply_temperature(raw, self.temperature)
+        probs = self.predict_label_proba(texts)
+        if self.fold is None:
+            return probs
+        folded: np.ndarray = probs @ self.fold
+        return folded

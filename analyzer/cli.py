@@ -14,7 +14,16 @@ from rich.console import Console
 from rich.table import Table
 
 from analyzer import __version__
-from analyzer.config import DEDUP_MODES, DEFAULT_MODEL_PATH, FORMATS, MinHashOptions, ReaderOptions, RunConfig
+from analyzer.config import (
+    DEDUP_MODES,
+    DEFAULT_MODEL_PATH,
+    FORMATS,
+    MINHASH_BACKENDS,
+    REPO_ROOT,
+    MinHashOptions,
+    ReaderOptions,
+    RunConfig,
+)
 from analyzer.errors import AnalyzerError, InputError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -72,6 +81,19 @@ def main(context: click.Context, debug: bool) -> None:
     help="fastText domain model (.ftz/.bin).",
 )
 @click.option(
+    "--label-map",
+    "label_map",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="YAML map folding the model's own labels into the domains (default: <model>.labels.yaml if any).",
+)
+@click.option(
+    "--multi-label-threshold",
+    type=float,
+    default=None,
+    help="Also tag `domains`: every domain with probability >= T (multi-label documents).",
+)
+@click.option(
     "--tokenizer",
     default="cl100k_base",
     show_default=True,
@@ -103,9 +125,22 @@ def main(context: click.Context, debug: bool) -> None:
 @click.option(
     "--verify-jaccard",
     type=float,
-    default=0.0,
+    default=RunConfig.verify_jaccard,
     show_default=True,
     help="Join an LSH candidate pair only if its estimated Jaccard reaches this (0: join all).",
+)
+@click.option(
+    "--verify-containment",
+    type=float,
+    default=RunConfig.verify_containment,
+    show_default=True,
+    help="Also join a candidate whose estimated containment reaches this (and Jaccard >= 0.6); 0: off.",
+)
+@click.option("--minhash-backend", type=click.Choice(MINHASH_BACKENDS), default="auto", show_default=True)
+@click.option(
+    "--dedup-memory-limit",
+    default=None,
+    help="DuckDB memory_limit for the database build, e.g. 2GB (default: half of RAM); it spills beyond.",
 )
 @click.option("--shingle-words", type=int, default=MinHashOptions.ngram, show_default=True)
 @click.option(
@@ -123,6 +158,13 @@ def main(context: click.Context, debug: bool) -> None:
     show_default=True,
     help="Consecutive rows of a shard forming one bootstrap cluster for the intervals.",
 )
+@click.option(
+    "--estimator",
+    type=click.Choice(["cc", "acc", "pcc", "pacc"]),
+    default="cc",
+    show_default=True,
+    help="Share estimator: classify-and-count, adjusted (dev confusion), probabilistic, adjusted prob.",
+)
 @click.option("--replicates", type=int, default=1000, show_default=True, help="Bootstrap replicates.")
 @click.option("--confidence", type=float, default=0.95, show_default=True)
 @click.option("--progress/--no-progress", default=True, show_default=True)
@@ -132,6 +174,8 @@ def run(
     out_dir: Path,
     workers: int | None,
     model_path: Path,
+    label_map: Path | None,
+    multi_label_threshold: float | None,
     tokenizer: str,
     input_format: str,
     text_column: str | None,
@@ -145,11 +189,15 @@ def run(
     minhash_rows: int,
     dedup_threshold: float | None,
     verify_jaccard: float,
+    verify_containment: float,
+    minhash_backend: str,
+    dedup_memory_limit: str | None,
     shingle_words: int,
     sample_rate: float | None,
     max_docs_per_shard: int | None,
     sample_seed: int,
     bootstrap_block: int,
+    estimator: str,
     replicates: int,
     confidence: float,
     progress: bool,
@@ -172,8 +220,10 @@ def run(
         raise InputError("--max-docs-per-shard must be at least 1")
     if bootstrap_block < 1 or replicates < 10 or not 0.5 <= confidence < 1.0:
         raise InputError("--bootstrap-block >= 1, --replicates >= 10 and --confidence in [0.5, 1) please")
-    if not 0.0 <= verify_jaccard <= 1.0:
-        raise InputError("--verify-jaccard must be between 0 and 1")
+    if not (0.0 <= verify_jaccard <= 1.0 and 0.0 <= verify_containment <= 1.0):
+        raise InputError("--verify-jaccard and --verify-containment must be between 0 and 1")
+    if multi_label_threshold is not None and not 0.0 < multi_label_threshold <= 1.0:
+        raise InputError("--multi-label-threshold must be in (0, 1]")
     if dedup_threshold is not None:
         from analyzer.dedup.banding import banding_for_threshold
 
@@ -185,17 +235,24 @@ def run(
         out_dir=out_dir,
         workers=workers or os.cpu_count() or 1,
         model_path=model_path,
+        label_map_path=label_map,
+        multi_label_threshold=multi_label_threshold,
         tokenizer=tokenizer,
         reader=ReaderOptions(
             format=input_format, text_column=text_column, id_column=id_column, batch_size=batch_size
         ),
-        minhash=MinHashOptions(ngram=shingle_words, bands=minhash_bands, rows=minhash_rows),
+        minhash=MinHashOptions(
+            ngram=shingle_words, bands=minhash_bands, rows=minhash_rows, backend=minhash_backend
+        ),
         dedup_mode=dedup_mode,
         verify_jaccard=verify_jaccard,
+        verify_containment=verify_containment,
+        dedup_memory_limit=dedup_memory_limit,
         sample_rate=sample_rate,
         max_docs_per_shard=max_docs_per_shard,
         sample_seed=sample_seed,
         bootstrap_block=bootstrap_block,
+        estimator=estimator,
         bootstrap_replicates=replicates,
         confidence=confidence,
         hf_dataset=hf_dataset,
@@ -262,6 +319,239 @@ def estimate(out_dir: Path, corpus: str, dedup: bool) -> None:
         )
     result.caption = f"{table.column('unit_note')[0]}; size from {table.column('source')[0]}"
     out.print(result)
+
+
+DEFAULT_LABELED = REPO_ROOT.parent / "shared" / "data" / "labeled"
+
+
+@main.command()
+@click.argument("more_unlabeled", nargs=-1, metavar="[UNLABELED]...")
+@click.option(
+    "--train",
+    "train_path",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_LABELED / "train.jsonl.gz",
+    show_default=True,
+    help="Labeled training file (jsonl(.gz)/parquet with text and label).",
+)
+@click.option(
+    "--dev",
+    "dev_path",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_LABELED / "dev.jsonl.gz",
+    show_default=True,
+    help="Labeled dev file: model selection and calibration (with --seed-rules: evaluation only).",
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(path_type=Path),
+    default=REPO_ROOT / "classifiers",
+    show_default=True,
+    help="Where the model, sidecar, card, metrics and plot are written.",
+)
+@click.option(
+    "--name",
+    default=None,
+    help="Model name, the stem of every output file [default: domain-v1; with --seed-rules: domain-weak].",
+)
+@click.option("--workers", type=int, default=2, show_default=True, help="Grid points trained in parallel.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--grid",
+    type=click.Choice(("full", "shipped")),
+    default="full",
+    show_default=True,
+    help="full: the whole grid search; shipped: domain-v1's configuration only (fast).",
+)
+@click.option(
+    "--seed-rules",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    help="Weak supervision: a directory (or file) of seed-rule YAML, repeatable; needs --unlabeled.",
+)
+@click.option(
+    "--unlabeled",
+    multiple=True,
+    help="Weak supervision: corpus shards (paths, globs, dirs); more may follow as arguments.",
+)
+@click.option(
+    "--rounds", type=int, default=2, show_default=True, help="Weak supervision: self-training rounds."
+)
+@click.option(
+    "--confidence-threshold",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Weak supervision: lowest probability at which a prediction may join the training set.",
+)
+@click.option(
+    "--growth",
+    type=float,
+    default=3.0,
+    show_default=True,
+    help="Weak supervision: per round, a domain's training set grows by at most this factor of its size.",
+)
+@click.option(
+    "--other-ratio",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Weak supervision: `other` documents per rule-labeled document (subsampled from the unmatched).",
+)
+@reports_errors
+def train(
+    more_unlabeled: tuple[str, ...],
+    train_path: Path,
+    dev_path: Path,
+    out_dir: Path,
+    name: str | None,
+    workers: int,
+    seed: int,
+    grid: str,
+    seed_rules: tuple[Path, ...],
+    unlabeled: tuple[str, ...],
+    rounds: int,
+    confidence_threshold: float,
+    growth: float,
+    other_ratio: float,
+) -> None:
+    """Train a domain classifier with the project's recipe and write its card.
+
+    Supervised (default): grid search on --train scored on --dev, head length, quantisation,
+    temperature, card, metrics, reliability plot and dev predictions in --out-dir.
+
+    Weakly supervised (--seed-rules DIR --unlabeled SHARDS...): seed rules on URLs (optionally text) label an
+    unlabeled corpus, a model is trained on them and improved by self-training; --dev, if it
+    exists, is only used to report how good the result is.
+    """
+    command = "analyzer train " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["train"] else "analyzer train"
+    if not seed_rules:
+        if unlabeled or more_unlabeled:
+            raise InputError("--unlabeled and extra arguments need --seed-rules DIR (weak supervision)")
+        from analyzer.training.commands import train_supervised
+
+        report, dev_predictions = train_supervised(
+            train_path,
+            dev_path,
+            out_dir,
+            name or "domain-v1",
+            grid=grid,
+            seed=seed,
+            workers=workers,
+            command=command,
+            log=lambda message: console.print(message, highlight=False),
+        )
+        dev = report.dev
+        assert dev is not None
+        _print_evaluation(dev, f"{report.name} on {dev_path.name}")
+        Console().print(
+            f"wrote {report.model_path} (dev macro-F1 {dev.macro_f1:.4f}, "
+            f"{dev.mb_per_second or 0:.1f} MB/s), "
+            f"card {Path(report.model_path).with_suffix('.card.md')}, dev predictions {dev_predictions} "
+            f"in {report.seconds:.0f}s",
+            highlight=False,
+        )
+        return
+    from analyzer.training.weak_supervision import WeakSupervisionOptions, train_weakly_supervised
+
+    name = name or "domain-weak"
+    inputs = (*unlabeled, *more_unlabeled)
+    if not inputs:
+        raise InputError("--seed-rules needs unlabeled corpus shards: --unlabeled PATH [PATH...]")
+    if rounds < 0 or not 0.0 <= confidence_threshold < 1.0 or other_ratio <= 0 or growth < 0:
+        raise InputError(
+            "--rounds >= 0, --confidence-threshold in [0, 1), --growth >= 0 and --other-ratio > 0 please"
+        )
+    options = WeakSupervisionOptions(
+        rounds=rounds,
+        confidence_threshold=confidence_threshold,
+        growth=growth,
+        other_ratio=other_ratio,
+        seed=seed,
+    )
+    result = train_weakly_supervised(
+        seed_rules,
+        inputs,
+        out_dir,
+        name,
+        dev_path=dev_path if dev_path.is_file() else None,
+        options=options,
+        command=command,
+        log=lambda message: console.print(message, highlight=False),
+    )
+    if result.dev is not None:
+        _print_evaluation(result.dev, f"{name} (weakly supervised) on {dev_path.name}")
+    Console().print(f"wrote {result.model_path} and {result.report_path}", highlight=False)
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
+@click.argument("data_path", metavar="DATA", type=click.Path(path_type=Path))
+@click.option(
+    "--label-map",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="YAML map folding the model's own labels into the domains (default: <model>.labels.yaml if any).",
+)
+@click.option(
+    "--card", type=click.Path(path_type=Path), default=None, help="Write/refresh this card's section."
+)
+@click.option(
+    "--reliability", type=click.Path(path_type=Path), default=None, help="Write a reliability diagram (PNG)."
+)
+@click.option("--batch-size", type=int, default=512, show_default=True)
+@reports_errors
+def evaluate(
+    model_path: Path,
+    data_path: Path,
+    label_map: Path | None,
+    card: Path | None,
+    reliability: Path | None,
+    batch_size: int,
+) -> None:
+    """Score MODEL on a labeled DATA file (jsonl(.gz)/parquet with text and label): per-label
+    precision/recall/F1, macro-F1, confusion matrix, calibration error (ECE) and speed."""
+    from analyzer.training.commands import card_section, write_card_section
+    from analyzer.training.evaluate import evaluate_model
+
+    if batch_size < 1:
+        raise InputError("--batch-size must be at least 1")
+    for flag, target in (("--reliability", reliability), ("--card", card)):
+        if target is not None and not target.resolve().parent.is_dir():
+            raise InputError(f"{flag} {target}: directory {target.parent} does not exist")
+    evaluation = evaluate_model(
+        model_path, data_path, reliability_png=reliability, batch_size=batch_size, label_map=label_map
+    )
+    _print_evaluation(evaluation, f"{evaluation.model_name} on {data_path.name}")
+    if card is not None:
+        section = card_section(evaluation, data_path.name, evaluation.model_name or model_path.stem)
+        write_card_section(card, data_path.name, section)
+        Console().print(f"wrote section `Evaluation on {data_path.name}` to {card}", highlight=False)
+
+
+def _print_evaluation(evaluation: Any, title: str) -> None:
+    """Per-label scores, summary line and confusion matrix as rich tables on stdout."""
+    out = Console()
+    scores = Table(title=title)
+    for column in ("label", "precision", "recall", "F1", "support"):
+        scores.add_column(column, justify="left" if column == "label" else "right")
+    for label, score in evaluation.per_label.items():
+        scores.add_row(
+            label, f"{score.precision:.4f}", f"{score.recall:.4f}", f"{score.f1:.4f}", str(score.support)
+        )
+    speed = "" if evaluation.mb_per_second is None else f" · {evaluation.mb_per_second:.1f} MB/s (one core)"
+    scores.caption = (
+        f"macro-F1 {evaluation.macro_f1:.4f} · accuracy {evaluation.accuracy:.4f} · ECE {evaluation.ece:.4f}"
+        f" · NLL {evaluation.nll:.4f} · {evaluation.n_docs} documents{speed}"
+    )
+    out.print(scores)
+    confusion = Table(title="confusion (rows: true, columns: predicted)")
+    confusion.add_column("true \\ predicted")
+    for label in evaluation.labels:
+        confusion.add_column(label, justify="right")
+    for label, row in zip(evaluation.labels, evaluation.confusion, strict=True):
+        confusion.add_row(label, *(str(count) for count in row))
+    out.print(confusion)
 
 
 def _tokens(value: float | None) -> str:

@@ -105,7 +105,9 @@ def run_analysis(
     token_counter = next(t for t in processor.taggers if isinstance(t, TokenCounter))
     model_name, model_version = domain_tagger.model.name, domain_tagger.model.version
     tokenizer_name = token_counter.tokenizer_name
-    executor = executor or LocalExecutor(config.workers, processor)
+    in_process = config.workers == 1 or len(shards) <= 1
+    executor = executor or LocalExecutor(config.workers, processor if in_process else None)
+    # pool workers load their own model; the parent's copy would only hold memory (~400 MB)
     del processor, domain_tagger, token_counter
     clock = time.perf_counter()
     accountings: list[ShardAccounting] = []
@@ -130,7 +132,13 @@ def run_analysis(
         config.tags_dir,
         accountings,
         record,
-        DedupSettings(config.dedup_mode, config.verify_jaccard),
+        DedupSettings(
+            config.dedup_mode,
+            config.verify_jaccard,
+            config.verify_containment,
+            config.containment_min_jaccard,
+            memory_limit=config.dedup_memory_limit,
+        ),
         estimate_settings(config),
     )
     return RunSummary(accountings, read_domain_shares(config), seconds, config.workers)

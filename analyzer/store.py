@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,7 +59,38 @@ class DedupSettings:
     """How candidate edges become clusters (see sql/03_duplicate_edges.sql)."""
 
     mode: str = "near"
-    verify_jaccard: float = 0.0
+    verify_jaccard: float = 0.7
+    """Keep an LSH candidate pair only if its estimated Jaccard reaches this (0: keep all)."""
+    verify_containment: float = 0.95
+    """... or if its estimated containment (from `n_shingles`) reaches this (0: no rescue)."""
+    containment_min_jaccard: float = 0.6
+    """... and its estimated Jaccard at least this (the containment rescue's floor)."""
+    memory_limit: str | None = None
+    """DuckDB memory_limit for the build (e.g. '2GB'); None: half of physical memory. Beyond it
+    DuckDB spills to OUT/.duckdb-tmp, so band grouping is bounded by disk, not memory."""
+    threads: int | None = None
+    """DuckDB threads for the build; None: DuckDB's default (all cores)."""
+
+
+def default_memory_limit() -> str:
+    """Half of physical memory, in whole MB, as DuckDB's memory_limit string."""
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "2GB"
+    return f"{max(256, physical // 2 // 2**20)}MB"
+
+
+def connection_config(spill_dir: Path, dedup: DedupSettings) -> dict[str, Any]:
+    """DuckDB settings for the build: bounded memory, spill files in a directory under OUT."""
+    config: dict[str, Any] = {
+        "temp_directory": spill_dir.as_posix(),
+        "memory_limit": dedup.memory_limit or default_memory_limit(),
+        "preserve_insertion_order": False,
+    }
+    if dedup.threads:
+        config["threads"] = int(dedup.threads)
+    return config
 
 
 def build_database(
@@ -74,13 +106,16 @@ def build_database(
     paths = [ShardPaths(tags_dir, a.key) for a in finished]
     temporary = database_path.with_name(f".tmp-{os.getpid()}-{database_path.name}")
     temporary.unlink(missing_ok=True)
+    spill_dir = database_path.parent / ".duckdb-tmp"
     try:
-        connection = duckdb.connect(str(temporary))
+        spill_dir.mkdir(parents=True, exist_ok=True)
+        connection = duckdb.connect(str(temporary), config=connection_config(spill_dir, dedup))
         try:
             _populate(connection, paths, accountings, run, dedup, estimates or EstimateSettings())
         finally:
             connection.close()
         os.replace(temporary, database_path)
+        shutil.rmtree(spill_dir, ignore_errors=True)
     except OSError as exc:
         temporary.unlink(missing_ok=True)
         raise RunError(f"{database_path}: cannot write the database ({exc}); check --out") from exc
@@ -111,14 +146,7 @@ def _populate(
         connection.execute("CREATE TABLE skipped (shard VARCHAR, row_index BIGINT, reason VARCHAR)")
     if tag_files:
         connection.execute(load_sql("01_tags"), {"tag_files": tag_files})
-        edges = connection.execute(
-            load_sql("03_duplicate_edges"),
-            {"dedup_mode": dedup.mode, "verify_jaccard": dedup.verify_jaccard},
-        ).fetchnumpy()
-        nodes, roots = cluster_roots(
-            np.asarray(edges["doc_seq"], dtype=np.int64),
-            np.asarray(edges["linked_seq"], dtype=np.int64),
-        )
+        nodes, roots = duplicate_clusters(connection, dedup)
     else:
         _create_empty_tags(connection)
         nodes = roots = np.zeros(0, dtype=np.int64)
@@ -138,6 +166,36 @@ def _populate(
     connection.execute(
         load_sql("10_reference_corpora"), {"seed_file": str(SQL_DIR / "seed" / "reference_corpora.csv")}
     )
+
+
+def duplicate_clusters(
+    connection: duckdb.DuckDBPyConnection, dedup: DedupSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate edges from `tags` (sql/03) → (doc_seq, cluster_id) for every linked document.
+
+    Only the edges reach Python, as two int64 arrays; the band keys stay in DuckDB.
+    """
+    _ensure_shingle_counts(connection)
+    edges = connection.execute(
+        load_sql("03_duplicate_edges"),
+        {
+            "dedup_mode": dedup.mode,
+            "verify_jaccard": dedup.verify_jaccard,
+            "verify_containment": dedup.verify_containment,
+            "containment_min_jaccard": dedup.containment_min_jaccard,
+        },
+    ).fetchnumpy()
+    return cluster_roots(
+        np.asarray(edges["doc_seq"], dtype=np.int64),
+        np.asarray(edges["linked_seq"], dtype=np.int64),
+    )
+
+
+def _ensure_shingle_counts(connection: duckdb.DuckDBPyConnection) -> None:
+    """Tags written before `n_shingles` existed read as NULL for it (containment check off)."""
+    columns = {row[0] for row in connection.execute("DESCRIBE tags").fetchall()}
+    if "n_shingles" not in columns:
+        connection.execute("ALTER TABLE tags ADD COLUMN n_shingles UINTEGER")
 
 
 def _shards_table(accountings: list[ShardAccounting]) -> pa.Table:
@@ -166,7 +224,8 @@ def _create_empty_tags(connection: duckdb.DuckDBPyConnection) -> None:
             doc_seq BIGINT, shard VARCHAR, row_index BIGINT, doc_id VARCHAR, dump VARCHAR,
             url VARCHAR, date VARCHAR, source VARCHAR, shard_token_count BIGINT, host VARCHAR,
             n_chars BIGINT, n_bytes BIGINT, n_tokens BIGINT, p_finance DOUBLE, p_law DOUBLE,
-            p_code DOUBLE, p_medical DOUBLE, p_other DOUBLE, domain VARCHAR, content_hash UBIGINT
+            p_code DOUBLE, p_medical DOUBLE, p_other DOUBLE, domain VARCHAR, domains VARCHAR[],
+            content_hash UBIGINT
         )
         """
     )

@@ -27,6 +27,7 @@ SELECT
     t.url,
     t.host,
     t.domain,
+    t.domains,
     t.p_finance,
     t.p_law,
     t.p_code,

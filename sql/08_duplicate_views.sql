@@ -1,6 +1,9 @@
 -- Question: where do the duplicates sit — which domains, crawl dumps and hosts carry them, how big
 -- are the clusters, and is a cluster the same page crawled again (spanning dumps) or copies
 -- within one dump? Views, so they always reflect the current `documents`.
+-- A document without a dump (Dolma, generic jsonl) cannot say which crawl it came from, so a
+-- cluster is 'spans_dumps' when its members name two or more dumps, 'within_dump' when all name
+-- the same one, and 'dump_unknown' otherwise (some or all members have no dump).
 CREATE OR REPLACE VIEW duplicate_rate_by_domain AS
 SELECT
     domain,
@@ -19,7 +22,10 @@ SELECT
     coalesce(dump, '(none)') AS dump,
     count(*) AS docs,
     count(*) FILTER (WHERE is_duplicate) AS duplicates,
-    avg(is_duplicate::INTEGER) AS duplicate_rate
+    count(*) FILTER (WHERE dup_kind = 'exact') AS exact_duplicates,
+    count(*) FILTER (WHERE dup_kind = 'near') AS near_duplicates,
+    avg(is_duplicate::INTEGER) AS duplicate_rate,
+    coalesce(sum(n_tokens) FILTER (WHERE is_duplicate), 0) / nullif(sum(n_tokens), 0) AS duplicate_token_rate
 FROM documents
 GROUP BY ALL
 ORDER BY dump;
@@ -47,7 +53,11 @@ SELECT
     count(*) AS size,
     count(DISTINCT dump) AS dumps,
     count(DISTINCT shard) AS shards,
-    CASE WHEN count(DISTINCT dump) > 1 THEN 'spans_dumps' ELSE 'within_dump' END AS spread,
+    CASE
+        WHEN count(DISTINCT dump) > 1 THEN 'spans_dumps'
+        WHEN count(dump) = count(*) THEN 'within_dump'
+        ELSE 'dump_unknown'
+    END AS spread,
     bool_or(dup_kind = 'exact') AS has_exact,
     bool_or(dup_kind = 'near') AS has_near,
     arg_min(domain, doc_seq) AS representative_domain
@@ -55,3 +65,14 @@ FROM documents
 GROUP BY cluster_id
 HAVING count(*) > 1
 ORDER BY size DESC, cluster_id;
+
+CREATE OR REPLACE VIEW duplicate_spread AS
+SELECT
+    spread,
+    count(*) AS clusters,
+    sum(size) AS docs,
+    sum(size) - count(*) AS duplicates,
+    count(*) FILTER (WHERE shards > 1) AS clusters_spanning_shards
+FROM duplicate_clusters
+GROUP BY spread
+ORDER BY spread;

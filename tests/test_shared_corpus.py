@@ -133,6 +133,6 @@ def test_near_duplicates_mostly_join_their_original(corpus_run: Path) -> None:
         ).fetchone() or (0,)
     assert recall >= 0.95
     # Some original documents are genuinely near-identical templates (MedQuAD pages share most
-    # 5-grams at Jaccard 0.55-0.71) and are merged by design at the default 14x8 banding; they
+    # 5-grams at Jaccard 0.55-0.71); candidate verification (docs/dedup.md) keeps most apart; they
     # must stay a small fraction of the corpus.
     assert false_merges <= 0.005 * 6379

@@ -6,6 +6,7 @@ import multiprocessing
 import queue
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from multiprocessing.context import BaseContext
 from typing import Any
 
 from analyzer.config import RunConfig
@@ -18,10 +19,9 @@ _worker_ticks: Any = None
 
 
 def _start_worker(config: RunConfig, ticks: Any) -> None:
-    """Pool initializer: reuse the processor inherited through fork, else load model and tokenizer."""
+    """Pool initializer: load the model and tokenizer once per worker process."""
     global _worker_processor, _worker_ticks
-    if _worker_processor is None or _worker_processor.config != config:
-        _worker_processor = ShardProcessor(config)
+    _worker_processor = ShardProcessor(config)
     _worker_ticks = ticks
 
 
@@ -50,14 +50,16 @@ class LocalExecutor:
     def _run_pool(
         self, shards: list[Shard], config: RunConfig, on_tick: Callable[[ProgressTick], None]
     ) -> Iterator[ShardAccounting]:
-        global _worker_processor
-        # fork shares the parent's loaded model and tokenizer copy-on-write, so a worker starts in
-        # milliseconds instead of ~1.5 s (imports + model load under spawn). The parent has opened
-        # no DuckDB connection yet, and children only talk back through the queue.
-        start_method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        context = multiprocessing.get_context(start_method)
-        if start_method == "fork" and self._processor is not None:
-            _worker_processor = self._processor
+        # Not plain fork: the parent may already run native thread pools (rensa's rayon, DuckDB),
+        # and a forked child that needs them hangs. A fork server is a fresh single-threaded
+        # process that imports the pipeline once; workers fork from it and only load the model.
+        context: BaseContext
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            forkserver = multiprocessing.get_context("forkserver")
+            forkserver.set_forkserver_preload(["analyzer.shard_task"])
+            context = forkserver
+        else:
+            context = multiprocessing.get_context("spawn")
         ticks = context.Queue()
         workers = min(self.workers, len(shards))
         with ProcessPoolExecutor(

@@ -1,4 +1,4 @@
-"""Domain tagger: fastText probabilities per label and the top label."""
+"""Domain tagger: fastText probabilities per label, the top label, and optionally every likely label."""
 
 from __future__ import annotations
 
@@ -9,16 +9,33 @@ import pyarrow as pa
 
 from analyzer import DOMAINS
 from analyzer.classifier_model import DomainModel
+from analyzer.errors import InputError
 
 
 class DomainTagger:
-    """Adds `p_finance` ... `p_other` (rows sum to 1) and `domain` (the most probable label)."""
+    """Adds `p_finance` ... `p_other` (rows sum to 1), `domain` (the most probable label) and
+    `domains` (every label with probability >= `multi_label_threshold`, most probable first; null
+    when no threshold is set).
+
+    `label_map` folds a model with labels of its own into the domains (see `DomainModel.load`).
+    """
 
     name = "domain"
 
-    def __init__(self, model_path: Path) -> None:
-        self.model = DomainModel.load(model_path)
-        self.version = f"{self.model.name}@{self.model.version}"
+    def __init__(
+        self,
+        model_path: Path,
+        label_map: Path | None = None,
+        multi_label_threshold: float | None = None,
+    ) -> None:
+        if multi_label_threshold is not None and not 0.0 < multi_label_threshold <= 1.0:
+            raise InputError("--multi-label-threshold must be in (0, 1]")
+        self.model = DomainModel.load(model_path, label_map)
+        self.multi_label_threshold = multi_label_threshold
+        # the threshold is part of the tags (the `domains` column), so it is part of the version;
+        # "off" also tells these tags from those written before the column existed
+        multi = "off" if multi_label_threshold is None else f">={multi_label_threshold:g}"
+        self.version = f"{self.model.name}@{self.model.version}/multi{multi}"
 
     def tag(self, documents: pa.RecordBatch) -> dict[str, pa.Array]:
         probabilities = self.model.predict_proba(documents.column("text").to_pylist())
@@ -28,4 +45,21 @@ class DomainTagger:
         }
         top = np.asarray(DOMAINS, dtype=object)[probabilities.argmax(axis=1)] if len(probabilities) else []
         columns["domain"] = pa.array(list(top), type=pa.string())
+        columns["domains"] = pa.array(self.multi_labels(probabilities), type=pa.list_(pa.string()))
         return columns
+
+    def multi_labels(self, probabilities: np.ndarray) -> list[list[str] | None]:
+        """Every domain at or above the threshold per row, most probable first (None without one).
+
+        A row where no domain reaches the threshold still gets its top domain, so the list is never
+        empty.
+        """
+        threshold = self.multi_label_threshold
+        if threshold is None:
+            return [None] * len(probabilities)
+        rows: list[list[str] | None] = []
+        for row in probabilities:
+            order = np.argsort(-row, kind="stable")
+            chosen = [DOMAINS[i] for i in order if row[i] >= threshold]
+            rows.append(chosen or [DOMAINS[int(order[0])]])
+        return rows

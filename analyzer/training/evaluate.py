@@ -189,11 +189,15 @@ def evaluate_model(
     *,
     reliability_png: str | Path | None = None,
     batch_size: int = 512,
+    label_map: str | Path | None = None,
 ) -> Evaluation:
-    """Load a model, predict a labeled jsonl(.gz)/parquet file and return its Evaluation (with MB/s)."""
+    """Load a model, predict a labeled jsonl(.gz)/parquet file and return its Evaluation (with MB/s).
+
+    `label_map` folds a model with labels of its own into DOMAINS (see `DomainModel.load`).
+    """
     from analyzer.training.train import read_labeled  # train imports this module; avoid a cycle
 
-    model = DomainModel.load(model_path)
+    model = DomainModel.load(model_path, label_map)
     data = read_labeled(data_path)
     probs, mb_per_second = measure_speed(model, data.texts, batch_size)
     evaluation = evaluate_probabilities(probs, data.labels)
