@@ -10,11 +10,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
+from analyzer_cli import run_and_open
 from datasketch import MinHashLSH
 from generated import corpus_documents, write_fineweb_parquet
 
-from analyzer.cli import main
 from analyzer.config import MinHashOptions
 from analyzer.dedup.banding import banding_for_threshold, candidate_probability
 from analyzer.sql_library import load_sql
@@ -45,26 +44,6 @@ def shards_with_duplicates(tmp_path: Path) -> Path:
     return directory
 
 
-def run(corpus: Path, out: Path, model: Path, *extra: str) -> duckdb.DuckDBPyConnection:
-    result = CliRunner().invoke(
-        main,
-        [
-            "run",
-            str(corpus),
-            "--out",
-            str(out),
-            "--model",
-            str(model),
-            "--no-progress",
-            "--workers",
-            "1",
-            *extra,
-        ],
-    )
-    assert result.exit_code == 0, result.stderr
-    return duckdb.connect(str(out / "analysis.duckdb"), read_only=True)
-
-
 def kinds(db: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return dict(db.execute("SELECT doc_id, dup_kind FROM documents WHERE is_duplicate").fetchall())
 
@@ -72,7 +51,7 @@ def kinds(db: duckdb.DuckDBPyConnection) -> dict[str, str]:
 def test_near_mode_finds_exact_and_near_copies_across_shards(
     shards_with_duplicates: Path, tmp_path: Path, tiny_model: Path
 ) -> None:
-    with run(shards_with_duplicates, tmp_path / "near", tiny_model) as db:
+    with run_and_open(shards_with_duplicates, tmp_path / "near", tiny_model) as db:
         marked = kinds(db)
         # the copies sit in the second shard, so they (not the originals) are the duplicates
         assert {f"exact-{i}" for i in range(5)} <= marked.keys()
@@ -96,11 +75,11 @@ def test_near_mode_finds_exact_and_near_copies_across_shards(
 def test_exact_mode_ignores_near_copies_and_off_keeps_everything(
     shards_with_duplicates: Path, tmp_path: Path, tiny_model: Path
 ) -> None:
-    with run(shards_with_duplicates, tmp_path / "exact", tiny_model, "--dedup", "exact") as db:
+    with run_and_open(shards_with_duplicates, tmp_path / "exact", tiny_model, "--dedup", "exact") as db:
         marked = kinds(db)
         assert marked.keys() == {f"exact-{i}" for i in range(5)}
         assert db.execute("SELECT count(*) FROM documents WHERE dup_kind = 'near'").fetchone() == (0,)
-    with run(shards_with_duplicates, tmp_path / "off", tiny_model, "--dedup", "off") as db:
+    with run_and_open(shards_with_duplicates, tmp_path / "off", tiny_model, "--dedup", "off") as db:
         assert kinds(db) == {}
         assert db.execute("SELECT count(DISTINCT cluster_id) = count(*) FROM documents").fetchone() == (True,)
 
@@ -110,7 +89,7 @@ def test_strict_verification_keeps_only_exact_copies(
 ) -> None:
     # estimated Jaccard of a one-word deletion is below 1, so a threshold of 1 keeps only exact
     # copies — unless the containment rescue (default on) takes them, so it is switched off here
-    run(shards_with_duplicates, tmp_path / "tags-only", tiny_model).close()
+    run_and_open(shards_with_duplicates, tmp_path / "tags-only", tiny_model).close()
     tags = (tmp_path / "tags-only" / "tags").glob("*.parquet")
     tag_files = sorted(p for p in tags if not p.name.endswith(".skipped.parquet"))
     assert len(tag_files) == 2

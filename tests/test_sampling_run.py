@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pytest
-from click.testing import CliRunner
+from analyzer_cli import run_and_open
 from generated import corpus_documents, write_fineweb_parquet
-
-from analyzer.cli import main
 
 
 @pytest.fixture()
@@ -21,30 +18,10 @@ def corpus(tmp_path: Path) -> Path:
     return directory
 
 
-def run(corpus: Path, out: Path, model: Path, *extra: str) -> duckdb.DuckDBPyConnection:
-    result = CliRunner().invoke(
-        main,
-        [
-            "run",
-            str(corpus),
-            "--out",
-            str(out),
-            "--model",
-            str(model),
-            "--workers",
-            "1",
-            "--no-progress",
-            *extra,
-        ],
-    )
-    assert result.exit_code == 0, result.stderr
-    return duckdb.connect(str(out / "analysis.duckdb"), read_only=True)
-
-
 def test_sample_rate_is_deterministic_and_accounted(corpus: Path, tmp_path: Path, tiny_model: Path) -> None:
     picked = []
     for attempt in ("first", "second"):
-        with run(corpus, tmp_path / attempt, tiny_model, "--sample-rate", "0.25") as db:
+        with run_and_open(corpus, tmp_path / attempt, tiny_model, "--sample-rate", "0.25") as db:
             picked.append(db.execute("SELECT doc_id FROM documents ORDER BY doc_id").fetchall())
             tagged, not_sampled = db.execute(
                 "SELECT (SELECT count(*) FROM documents), "
@@ -60,9 +37,9 @@ def test_sample_rate_is_deterministic_and_accounted(corpus: Path, tmp_path: Path
 
 def test_sampled_shares_stay_close_to_the_full_run(corpus: Path, tmp_path: Path, tiny_model: Path) -> None:
     query = "SELECT domain, token_share_raw FROM domain_shares ORDER BY domain"
-    with run(corpus, tmp_path / "full", tiny_model) as db:
+    with run_and_open(corpus, tmp_path / "full", tiny_model) as db:
         full = dict(db.execute(query).fetchall())
-    with run(corpus, tmp_path / "half", tiny_model, "--sample-rate", "0.5") as db:
+    with run_and_open(corpus, tmp_path / "half", tiny_model, "--sample-rate", "0.5") as db:
         half = dict(db.execute(query).fetchall())
         estimated = db.execute("SELECT sum(estimated_input_tokens) FROM domain_shares").fetchone()
         total = db.execute("SELECT sum(n_tokens) FROM documents").fetchone()
@@ -71,7 +48,7 @@ def test_sampled_shares_stay_close_to_the_full_run(corpus: Path, tmp_path: Path,
 
 
 def test_max_docs_per_shard_keeps_the_first_rows(corpus: Path, tmp_path: Path, tiny_model: Path) -> None:
-    with run(corpus, tmp_path / "first", tiny_model, "--max-docs-per-shard", "50") as db:
+    with run_and_open(corpus, tmp_path / "first", tiny_model, "--max-docs-per-shard", "50") as db:
         rows = db.execute("SELECT shard, max(row_index), count(*) FROM documents GROUP BY shard").fetchall()
         assert sorted(count for _, _, count in rows) == [50, 50]
         assert all(last == 49 for _, last, _ in rows)
