@@ -19,7 +19,16 @@ from analyzer.shard_output import ShardAccounting, ShardPaths, ShardWriter, load
 from analyzer.shards import Shard
 from analyzer.taggers import Tagger, build_taggers
 
-TAG_METADATA_COLUMNS = ("row_index", "doc_id", "dump", "url", "date", "source", "shard_token_count")
+TAG_METADATA_COLUMNS = (
+    "row_index",
+    "doc_id",
+    "dump",
+    "url",
+    "date",
+    "source",
+    "shard_token_count",
+    "quality_score",
+)
 
 
 @dataclass(frozen=True)

@@ -222,7 +222,8 @@ def _create_empty_tags(connection: duckdb.DuckDBPyConnection) -> None:
         """
         CREATE TABLE tags (
             doc_seq BIGINT, shard VARCHAR, row_index BIGINT, doc_id VARCHAR, dump VARCHAR,
-            url VARCHAR, date VARCHAR, source VARCHAR, shard_token_count BIGINT, host VARCHAR,
+            url VARCHAR, date VARCHAR, source VARCHAR, shard_token_count BIGINT,
+            quality_score DOUBLE, host VARCHAR,
             n_chars BIGINT, n_bytes BIGINT, n_tokens BIGINT, p_finance DOUBLE, p_law DOUBLE,
             p_code DOUBLE, p_medical DOUBLE, p_other DOUBLE, domain VARCHAR, domains VARCHAR[],
             content_hash UBIGINT

@@ -47,6 +47,7 @@ SELECT
     t.date,
     t.source,
     t.shard_token_count,
+    t.quality_score,
     t.content_hash,
     w.sample_weight::DOUBLE AS sample_weight
 FROM tags AS t

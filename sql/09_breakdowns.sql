@@ -112,3 +112,16 @@ FROM probabilities AS a
 JOIN probabilities AS b USING (doc_seq)
 GROUP BY a.domain, b.domain
 ORDER BY domain_a, domain_b;
+
+-- Quality x domain: token share of each domain within each quality score (FineWeb-Edu's
+-- int_score when the shard carries one; rows without a score are grouped as NULL).
+CREATE OR REPLACE VIEW domain_shares_by_quality AS
+SELECT
+    quality_score,
+    domain,
+    count(*) AS docs,
+    sum(n_tokens) AS tokens,
+    sum(n_tokens) / sum(sum(n_tokens)) OVER (PARTITION BY quality_score) AS token_share
+FROM documents
+GROUP BY quality_score, domain
+ORDER BY quality_score, domain;

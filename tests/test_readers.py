@@ -171,3 +171,20 @@ def test_any_value_becomes_a_document_or_a_skip(
     assert sorted([d["row_index"] for d in documents] + [row for row, _ in skipped]) == list(
         range(len(values))
     )
+
+
+def test_a_quality_score_column_is_carried_and_broken_down(tmp_path: Path, tiny_model: Path) -> None:
+    records = corpus_documents(30, seed=9, prefix="q")
+    for index, record in enumerate(records):
+        record["int_score"] = index % 3
+    path = write_fineweb_parquet(tmp_path / "edu.parquet", records)
+    documents, _ = read_all(path)
+    assert [d["quality_score"] for d in documents[:4]] == [0.0, 1.0, 2.0, 0.0]
+    from analyzer_cli import run_and_open
+
+    with run_and_open(path, tmp_path / "out", tiny_model) as db:
+        rows = db.execute(
+            "SELECT quality_score, sum(token_share) FROM domain_shares_by_quality GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    assert [score for score, _ in rows] == [0.0, 1.0, 2.0]
+    assert all(abs(total - 1.0) < 1e-9 for _, total in rows)

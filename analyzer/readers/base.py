@@ -18,11 +18,12 @@ DOCUMENT_SCHEMA = pa.schema(
         ("date", pa.string()),
         ("source", pa.string()),
         ("shard_token_count", pa.int64()),
+        ("quality_score", pa.float64()),
     ]
 )
 """Columns a reader fills; metadata a format lacks stays null."""
 
-METADATA_FIELDS = ("doc_id", "dump", "url", "date", "source", "shard_token_count")
+METADATA_FIELDS = ("doc_id", "dump", "url", "date", "source", "shard_token_count", "quality_score")
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,10 @@ def _coerce_metadata(name: str, value: Any) -> Any:
     """Metadata of unexpected types is kept as text (or dropped for counts), never fatal."""
     if value is None:
         return None
+    if name == "quality_score":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return float(value) if value == value else None
     if name == "shard_token_count":
         if isinstance(value, bool):
             return None

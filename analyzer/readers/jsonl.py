@@ -47,6 +47,8 @@ METADATA_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
     "date": (("date",), ("created",), ("metadata", "date")),
     "source": (("source",),),
     "shard_token_count": (("token_count",), ("metadata", "token_count")),
+    # FineWeb-Edu's educational score (0-5); other corpora's quality scores can be mapped here
+    "quality_score": (("int_score",), ("metadata", "int_score")),
 }
 
 CORRUPT_STREAM_ERRORS = (EOFError, OSError, zlib.error, zstandard.ZstdError, gzip.BadGzipFile)

@@ -20,6 +20,7 @@ METADATA_COLUMNS = {
     "date": "date",
     "source": "source",
     "shard_token_count": "token_count",
+    "quality_score": "int_score",
 }
 
 

@@ -383,9 +383,7 @@ def choose_view(results: Sequence[GridResult], views: Sequence[TextView]) -> Tex
     return min(good, key=lambda view: math.inf if view.head is None else view.head)
 
 
-def prepare_view_files(
-    views: Sequence[TextView], train: LabeledData, work_dir: Path
-) -> dict[TextView, Path]:
+def prepare_view_files(views: Sequence[TextView], train: LabeledData, work_dir: Path) -> dict[TextView, Path]:
     """Write one fastText training file per text view."""
     files = {}
     for number, view in enumerate(views):
