@@ -250,9 +250,7 @@ def test_expected_calibration_error_by_hand() -> None:
     # bin 13: weight 2/3, accuracy 1/2, confidence 0.91; bin 7: weight 1/3, accuracy 1, confidence 0.5
     expected = 2 / 3 * abs(0.5 - 0.91) + 1 / 3 * abs(1.0 - 0.5)
     assert expected_calibration_error(probs, true_index) == pytest.approx(expected)
-    assert expected_calibration_error(probs[[0, 2]], np.array([0, 2])) == pytest.approx(
-        0.5 * 0.1 + 0.5 * 0.5
-    )
+    assert expected_calibration_error(probs[[0, 2]], np.array([0, 2])) == pytest.approx(0.5 * 0.1 + 0.5 * 0.5)
 
 
 def test_bins_are_right_closed() -> None:

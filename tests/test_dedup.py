@@ -10,9 +10,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from analyzer_cli import run_and_open
 from datasketch import MinHashLSH
 from generated import corpus_documents, write_fineweb_parquet
+from harness import run_and_open
 
 from analyzer.config import MinHashOptions
 from analyzer.dedup.banding import banding_for_threshold, candidate_probability

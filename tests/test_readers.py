@@ -16,26 +16,13 @@ from generated import (
     write_jsonl_gz,
     write_jsonl_lines,
 )
+from harness import read_all
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzer.config import ReaderOptions
 from analyzer.errors import InputError
-from analyzer.readers import detect_format, read_shard
+from analyzer.readers import detect_format
 from analyzer.shards import Shard, resolve_shards
-
-
-def shard_of(path: Path) -> Shard:
-    return resolve_shards([str(path)])[0]
-
-
-def read_all(path: Path, **options: object) -> tuple[list[dict[str, object]], list[tuple[int, str]]]:
-    documents: list[dict[str, object]] = []
-    skipped: list[tuple[int, str]] = []
-    for batch in read_shard(shard_of(path), ReaderOptions(**options)):  # type: ignore[arg-type]
-        documents.extend(batch.documents.to_pylist())
-        skipped.extend((row.row_index, row.reason) for row in batch.skipped)
-    return documents, skipped
 
 
 def test_fineweb_parquet_reads_every_row_with_metadata(tmp_path: Path) -> None:
@@ -180,7 +167,7 @@ def test_a_quality_score_column_is_carried_and_broken_down(tmp_path: Path, tiny_
     path = write_fineweb_parquet(tmp_path / "edu.parquet", records)
     documents, _ = read_all(path)
     assert [d["quality_score"] for d in documents[:4]] == [0.0, 1.0, 2.0, 0.0]
-    from analyzer_cli import run_and_open
+    from harness import run_and_open
 
     with run_and_open(path, tmp_path / "out", tiny_model) as db:
         rows = db.execute(

@@ -32,6 +32,7 @@ from generated import (
     write_jsonl_gz,
     write_jsonl_lines,
 )
+from harness import read_all, shard_of
 
 from analyzer.cli import main
 from analyzer.config import ReaderOptions, RunConfig
@@ -41,24 +42,11 @@ from analyzer.readers import read_shard
 from analyzer.readers.base import BatchBuilder, SkippedRow
 from analyzer.shard_output import ShardPaths, ShardWriter
 from analyzer.shard_task import ShardProcessor
-from analyzer.shards import Shard, resolve_shards
+from analyzer.shards import resolve_shards
 from analyzer.taggers.tokens import TokenCounter
 
 REPO = Path(__file__).resolve().parents[1]
 MiB = 1024 * 1024
-
-
-def shard_of(path: Path) -> Shard:
-    return resolve_shards([str(path)])[0]
-
-
-def read_all(path: Path, **options: object) -> tuple[list[dict[str, object]], list[tuple[int, str]]]:
-    documents: list[dict[str, object]] = []
-    skipped: list[tuple[int, str]] = []
-    for batch in read_shard(shard_of(path), ReaderOptions(**options)):  # type: ignore[arg-type]
-        documents.extend(batch.documents.to_pylist())
-        skipped.extend((row.row_index, row.reason) for row in batch.skipped)
-    return documents, skipped
 
 
 def run_cli(*args: str) -> tuple[int, str, str]:

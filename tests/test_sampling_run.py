@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from analyzer_cli import run_and_open
 from generated import corpus_documents, write_fineweb_parquet
+from harness import run_and_open
 
 
 @pytest.fixture()
