@@ -161,4 +161,9 @@ def _expand(spec: str) -> list[Shard]:
         raise
     except (OSError, ValueError) as exc:
         raise InputError(f"{spec}: cannot list this location ({one_line(exc)})") from exc
+    except Exception as exc:  # remote filesystems raise their own HTTP and client errors
+        raise InputError(
+            f"{spec}: cannot reach this location ({exc.__class__.__name__}: {one_line(exc)}); "
+            "check the URL, credentials and network access"
+        ) from exc
     return shards

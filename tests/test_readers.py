@@ -175,3 +175,18 @@ def test_a_quality_score_column_is_carried_and_broken_down(tmp_path: Path, tiny_
         ).fetchall()
     assert [score for score, _ in rows] == [0.0, 1.0, 2.0]
     assert all(abs(total - 1.0) < 1e-9 for _, total in rows)
+
+
+def test_an_unreachable_remote_location_is_an_input_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    class ClientError(Exception):
+        """What an HTTP client raises when there is no network (not an OSError)."""
+
+    class OfflineFileSystem:
+        protocol = "hf"
+
+        def glob(self, path: str) -> list[str]:
+            raise ClientError("Name or service not known")
+
+    monkeypatch.setattr("fsspec.core.url_to_fs", lambda spec: (OfflineFileSystem(), spec[5:]))
+    with pytest.raises(InputError, match=r"hf://x/\*\.parquet: cannot reach this location.*network"):
+        resolve_shards(["hf://x/*.parquet"])
