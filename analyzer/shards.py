@@ -115,6 +115,11 @@ def open_shard(shard: Shard) -> IO[bytes]:
         raise InputError(
             f"{shard.url}: cannot open the shard ({one_line(exc)}); check that it exists and is readable"
         ) from exc
+    except Exception as exc:  # remote filesystems raise their own HTTP and client errors
+        raise InputError(
+            f"{shard.url}: cannot reach the shard ({exc.__class__.__name__}: {one_line(exc)}); "
+            "check the URL, credentials and network access"
+        ) from exc
 
 
 def _expand(spec: str) -> list[Shard]:
