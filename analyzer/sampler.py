@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from analyzer.estimates.sampling import sample_mask
-from analyzer.readers.base import SkippedRow
+from analyzer.readers.base import SkippedRow, document_ids
 
 NOT_SAMPLED = "not_sampled"
 
@@ -35,7 +35,7 @@ class ShardSampler:
             return documents, []
         keep = np.ones(documents.num_rows, dtype=bool)
         if self.rate is not None and self.rate < 1.0:
-            keep &= sample_mask(self._sample_keys(documents), self.rate, self.seed)
+            keep &= sample_mask(document_ids(self.shard_name, documents), self.rate, self.seed)
         if self.max_docs is not None:
             room = max(self.max_docs - self.kept, 0)
             keep &= np.cumsum(keep) <= room
@@ -43,11 +43,3 @@ class ShardSampler:
         rows = documents.column("row_index").to_numpy()
         skipped = [SkippedRow(int(row), NOT_SAMPLED) for row in rows[~keep]]
         return documents.filter(pa.array(keep)), skipped
-
-    def _sample_keys(self, documents: pa.RecordBatch) -> list[str]:
-        """The document id where the shard has one, else `shard:row` (as in `documents.doc_id`)."""
-        ids = documents.column("doc_id").to_pylist()
-        rows = documents.column("row_index").to_pylist()
-        return [
-            doc_id if doc_id else f"{self.shard_name}:{row}" for doc_id, row in zip(ids, rows, strict=True)
-        ]

@@ -9,11 +9,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from analyzer import __version__
 from analyzer.config import RunConfig
 from analyzer.errors import AnalyzerError, InputError, RunError, one_line
 from analyzer.readers import DOCUMENT_SCHEMA, SkippedRow, read_shard
+from analyzer.readers.base import document_ids
 from analyzer.sampler import ShardSampler
 from analyzer.shard_output import ShardAccounting, ShardPaths, ShardWriter, load_finished
 from analyzer.shards import Shard
@@ -171,7 +173,7 @@ class ShardProcessor:
         }
         for name in TAG_METADATA_COLUMNS:
             columns[name] = documents.column(name)
-        columns["doc_id"] = _ids_or_positions(shard.name, documents)
+        columns["doc_id"] = pa.array(document_ids(shard.name, documents), type=pa.string())
         for tagger in self.taggers:
             columns.update(tagger.tag(documents))
         return pa.table(columns)
@@ -182,19 +184,7 @@ class ShardProcessor:
         return self._tag(Shard(url="", name="", size_bytes=0), empty).schema
 
 
-def _ids_or_positions(shard_name: str, documents: pa.RecordBatch) -> pa.Array:
-    """The shard's own id where it has one, else `shard:row` so every document is addressable."""
-    ids = documents.column("doc_id").to_pylist()
-    rows = documents.column("row_index").to_pylist()
-    return pa.array(
-        [doc_id if doc_id else f"{shard_name}:{row}" for doc_id, row in zip(ids, rows, strict=True)],
-        type=pa.string(),
-    )
-
-
 def _text_bytes(documents: pa.RecordBatch) -> int:
-    import pyarrow.compute as pc
-
     if documents.num_rows == 0:
         return 0
     return int(pc.sum(pc.binary_length(documents.column("text"))).as_py() or 0)

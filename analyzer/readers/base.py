@@ -54,6 +54,13 @@ MAX_BATCH_TEXT_BYTES = 32 * 1024 * 1024
 512 huge documents never sit in memory together (the readers' memory bound builds on this)."""
 
 
+def document_ids(shard_name: str, documents: pa.RecordBatch) -> list[str]:
+    """The shard's own id where it has one, else `shard:row`, so every document is addressable."""
+    ids = documents.column("doc_id").to_pylist()
+    rows = documents.column("row_index").to_pylist()
+    return [doc_id if doc_id else f"{shard_name}:{row}" for doc_id, row in zip(ids, rows, strict=True)]
+
+
 def validate_text(value: Any) -> tuple[str | None, str | None]:
     """Return (text, None) for a usable document text, else (None, skip reason)."""
     text, reason, _ = _checked_text(value)
