@@ -76,7 +76,7 @@ class RunConfig:
     minhash: MinHashOptions = field(default_factory=MinHashOptions)
     dedup_mode: str = "near"
     """'near' (MinHash LSH + exact), 'exact' (content hash only) or 'off' (every document kept)."""
-    verify_jaccard: float = 0.7
+    verify_jaccard: float = 0.68
     """LSH candidate pairs whose estimated Jaccard is below this are not joined (0 keeps all)."""
     verify_containment: float = 0.95
     """... unless their estimated containment reaches this (0: no containment rescue)."""

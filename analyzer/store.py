@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from analyzer.config import SQL_DIR
+from analyzer.dedup.boilerplate import boilerplate_threshold
 from analyzer.dedup.clusters import cluster_roots
 from analyzer.errors import RunError, one_line
 from analyzer.estimates.corpus_shares import EstimateSettings, share_estimates
@@ -59,12 +60,17 @@ class DedupSettings:
     """How candidate edges become clusters (see sql/03_duplicate_edges.sql)."""
 
     mode: str = "near"
-    verify_jaccard: float = 0.7
+    verify_jaccard: float = 0.68
     """Keep an LSH candidate pair only if its estimated Jaccard reaches this (0: keep all)."""
     verify_containment: float = 0.95
     """... or if its estimated containment (from `n_shingles`) reaches this (0: no rescue)."""
     containment_min_jaccard: float = 0.6
     """... and its estimated Jaccard at least this (the containment rescue's floor)."""
+    boilerplate_clusters: int = 4
+    """Re-verify every LSH edge with the permutations it agrees on by shared boilerplate left out:
+    a minimum held by at least this many distinct provisional clusters (raised when chance
+    collisions of 32-bit minima could reach it; see analyzer/dedup/boilerplate.py and
+    sql/03b_discount_boilerplate.sql). 0: no second pass."""
     memory_limit: str | None = None
     """DuckDB memory_limit for the build (e.g. '2GB'); None: half of physical memory. Beyond it
     DuckDB spills to OUT/.duckdb-tmp, so band grouping is bounded by disk, not memory."""
@@ -171,24 +177,70 @@ def _populate(
 def duplicate_clusters(
     connection: duckdb.DuckDBPyConnection, dedup: DedupSettings
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Candidate edges from `tags` (sql/03) → (doc_seq, cluster_id) for every linked document.
+    """Duplicate edges from `tags` (sql/03, then sql/03b) → (doc_seq, cluster_id) per linked document.
 
-    Only the edges reach Python, as two int64 arrays; the band keys stay in DuckDB.
+    Only the edges reach Python, as int64 arrays; the band keys and signatures stay in DuckDB.
     """
-    _ensure_shingle_counts(connection)
-    edges = connection.execute(
-        load_sql("03_duplicate_edges"),
-        {
-            "dedup_mode": dedup.mode,
-            "verify_jaccard": dedup.verify_jaccard,
-            "verify_containment": dedup.verify_containment,
-            "containment_min_jaccard": dedup.containment_min_jaccard,
-        },
-    ).fetchnumpy()
-    return cluster_roots(
+    nodes, roots = cluster_roots(*candidate_edges(connection, dedup))
+    if dedup.mode == "near" and dedup.boilerplate_clusters > 0:
+        discounted = boilerplate_discounted_edges(connection, dedup, nodes, roots)
+        if discounted is not None:
+            nodes, roots = cluster_roots(*discounted)
+    connection.execute("DROP TABLE IF EXISTS duplicate_edges")
+    return nodes, roots
+
+
+def _verification_parameters(dedup: DedupSettings) -> dict[str, Any]:
+    return {
+        "verify_jaccard": dedup.verify_jaccard,
+        "verify_containment": dedup.verify_containment,
+        "containment_min_jaccard": dedup.containment_min_jaccard,
+    }
+
+
+def _edge_arrays(edges: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    return (
         np.asarray(edges["doc_seq"], dtype=np.int64),
         np.asarray(edges["linked_seq"], dtype=np.int64),
     )
+
+
+def candidate_edges(
+    connection: duckdb.DuckDBPyConnection, dedup: DedupSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """First pass (sql/03): verified LSH edges and exact-hash edges, kept in the temporary table
+    `duplicate_edges` for the second pass and returned as (sources, targets)."""
+    _ensure_shingle_counts(connection)
+    connection.execute(load_sql("03a_verification_rule"))
+    connection.execute(
+        load_sql("03_duplicate_edges"), {"dedup_mode": dedup.mode, **_verification_parameters(dedup)}
+    )
+    return _edge_arrays(connection.execute("SELECT doc_seq, linked_seq FROM duplicate_edges").fetchnumpy())
+
+
+def boilerplate_discounted_edges(
+    connection: duckdb.DuckDBPyConnection, dedup: DedupSettings, nodes: np.ndarray, roots: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Second pass (sql/03b): the edges of `duplicate_edges` that still pass verification once the
+    minima that the first pass's clusters (`nodes` → `roots`) show to be boilerplate are left out.
+    None when there is no band edge to re-verify."""
+    [(band_edges, total_shingles)] = connection.execute(
+        "SELECT (SELECT count(*) FROM duplicate_edges WHERE NOT exact), "
+        "(SELECT coalesce(sum(n_shingles), 0) FROM tags)"
+    ).fetchall()
+    if not band_edges:
+        return None
+    threshold = boilerplate_threshold(dedup.boilerplate_clusters, float(total_shingles))
+    connection.register("provisional", pa.table({"doc_seq": nodes, "cluster_id": roots}))
+    try:
+        return _edge_arrays(
+            connection.execute(
+                load_sql("03b_discount_boilerplate"),
+                {"boilerplate_clusters": threshold, **_verification_parameters(dedup)},
+            ).fetchnumpy()
+        )
+    finally:
+        connection.unregister("provisional")
 
 
 def _ensure_shingle_counts(connection: duckdb.DuckDBPyConnection) -> None:

@@ -6,7 +6,9 @@ Usage: .venv/bin/python bench/dedup_quality.py [--data ../shared/data] [--seeds 
 Every document of corpus/fineweb/*.parquet and corpus/dolma/*.json.gz is tagged with the
 MinHashTagger (content hash, signature, shingle count) once per permutation count; each
 configuration then runs the store's own code path — sql/03_duplicate_edges.sql on a `tags` table,
-union-find (analyzer.dedup.clusters.cluster_roots) — and is scored against truth.parquet.
+union-find (analyzer.dedup.clusters.cluster_roots), and for "bp>=K" rows the boilerplate discount
+of sql/03b_discount_boilerplate.sql (analyzer.store.boilerplate_discounted_edges) followed by
+union-find again — and is scored against truth.parquet.
 
 Definitions (truth: `dup_of` is the id of the original an injected copy was made from; no copy is
 made from a copy, so root(d) = dup_of(d) if set, else d):
@@ -44,8 +46,7 @@ sys.path.insert(0, str(REPO))
 
 from analyzer.config import MinHashOptions  # noqa: E402
 from analyzer.dedup.clusters import cluster_roots  # noqa: E402
-from analyzer.sql_library import load_sql  # noqa: E402
-from analyzer.store import DedupSettings  # noqa: E402
+from analyzer.store import DedupSettings, boilerplate_discounted_edges, candidate_edges  # noqa: E402
 from analyzer.taggers.minhash import MinHashTagger, content_hash  # noqa: E402
 from analyzer.taggers.minhash_kernels import (  # noqa: E402
     batch_band_keys,
@@ -64,6 +65,8 @@ class Config:
     verify_containment: float = 0.0
     exact_verification: bool = False
     """Oracle: verify candidates by the true Jaccard/containment of their shingle-hash sets."""
+    boilerplate_clusters: int = 0
+    """Second pass: discount minima held by at least this many provisional clusters (0: off)."""
 
     @property
     def name(self) -> str:
@@ -72,7 +75,10 @@ class Config:
         checks += [f"C>={self.verify_containment:g}"] * (self.verify_containment > 0)
         if self.exact_verification:
             return f"{self.bands}x{self.rows} exact " + " or ".join(checks[1:])
-        return f"{self.bands}x{self.rows}" + (" verify " + " or ".join(checks) if checks else "")
+        boilerplate = f" bp>={self.boilerplate_clusters}" if self.boilerplate_clusters else ""
+        return (
+            f"{self.bands}x{self.rows}" + (" verify " + " or ".join(checks) if checks else "") + boilerplate
+        )
 
 
 CONFIGS = [
@@ -93,7 +99,17 @@ CONFIGS = [
     Config(28, 4, 0.75, 0.95),
     Config(28, 4, 0.75, 0.9),
     Config(32, 4, 0.7, 0.95),  # 128 permutations
-    Config(48, 4, 0.7, 0.95),  # 192: the default
+    Config(48, 4, 0.7, 0.95),  # 192: the default before the boilerplate discount
+    Config(48, 4, 0.7, 0.95, boilerplate_clusters=3),
+    Config(48, 4, 0.7, 0.95, boilerplate_clusters=4),
+    Config(48, 4, 0.7, 0.95, boilerplate_clusters=6),
+    Config(48, 4, 0.68, 0.95, boilerplate_clusters=3),
+    Config(48, 4, 0.68, 0.95, boilerplate_clusters=4),  # the default
+    Config(48, 4, 0.68, 0.95, boilerplate_clusters=6),
+    Config(48, 4, 0.66, 0.95, boilerplate_clusters=4),
+    Config(48, 4, 0.68, 0.95),
+    Config(48, 4, 0.68),
+    Config(48, 4, 0.68, boilerplate_clusters=4),
     Config(64, 4),  # 256 permutations: less estimation noise at the same tagging cost with rensa
     Config(64, 4, 0.7),
     Config(64, 4, 0.72),
@@ -102,6 +118,10 @@ CONFIGS = [
     Config(64, 4, 0.72, 0.95),
     Config(64, 4, 0.75, 0.95),
     Config(64, 4, 0.75, 0.9),
+    Config(28, 4, 0.68, 0.95, boilerplate_clusters=4),
+    Config(32, 4, 0.68, 0.95, boilerplate_clusters=4),
+    Config(64, 4, 0.68, 0.95, boilerplate_clusters=4),
+    Config(64, 4, 0.7, 0.95, boilerplate_clusters=4),
     Config(28, 4, 0.7, exact_verification=True),
     Config(28, 4, 0.75, exact_verification=True),
     Config(28, 4, 0.7, 0.95, exact_verification=True),
@@ -162,17 +182,19 @@ def evaluate(
     connection.execute("CREATE TABLE tags AS SELECT * FROM tags_source")
     started = time.perf_counter()
     sql_check = not config.exact_verification
-    edges = connection.execute(
-        load_sql("03_duplicate_edges"),
-        {
-            "dedup_mode": "near",
-            "verify_jaccard": config.verify_jaccard * sql_check,
-            "verify_containment": config.verify_containment * sql_check,
-            "containment_min_jaccard": CONTAINMENT_MIN_JACCARD,
-        },
-    ).fetchnumpy()
-    sources = np.asarray(edges["doc_seq"], dtype=np.int64)
-    targets = np.asarray(edges["linked_seq"], dtype=np.int64)
+    settings = DedupSettings(
+        mode="near",
+        verify_jaccard=config.verify_jaccard * sql_check,
+        verify_containment=config.verify_containment * sql_check,
+        containment_min_jaccard=CONTAINMENT_MIN_JACCARD,
+        boilerplate_clusters=config.boilerplate_clusters,
+    )
+    sources, targets = candidate_edges(connection, settings)
+    if config.boilerplate_clusters:
+        nodes, roots = cluster_roots(sources, targets)
+        discounted = boilerplate_discounted_edges(connection, settings, nodes, roots)
+        if discounted is not None:
+            sources, targets = discounted
     if config.exact_verification:
         keep = np.array(
             [
@@ -285,7 +307,7 @@ def main() -> int:
         f"copies; backend {backend}; seed {seeds[0]} (ranges over seeds {args.seeds})"
     )
     print(
-        f"{'configuration':32} {'exact':>6} {'near':>6} {'(range)':>13} {'pair P':>7} {'(range)':>15} "
+        f"{'configuration':40} {'exact':>6} {'near':>6} {'(range)':>13} {'pair P':>7} {'(range)':>15} "
         f"{'pair R':>7} {'edge P':>7} {'edges':>6} {'max':>4}"
     )
     first = per_seed[seeds[0]]
@@ -295,7 +317,7 @@ def main() -> int:
         near = [r["near_recall"] for r in same]
         precision = [r["pairwise_precision"] for r in same]
         print(
-            f"{result['config']:32} {result['exact_recall']:6.3f} {result['near_recall']:6.3f} "
+            f"{result['config']:40} {result['exact_recall']:6.3f} {result['near_recall']:6.3f} "
             f"{min(near):6.3f}-{max(near):.3f} {result['pairwise_precision']:7.4f} "
             f"{min(precision):7.4f}-{max(precision):.4f} {result['pairwise_recall']:7.4f} "
             f"{result['edge_precision']:7.4f} {result['edges']:6d} {result['largest_cluster']:4d}"
@@ -308,7 +330,7 @@ def main() -> int:
         jac = np.array([e["jaccard"] for e in edges])
         con = np.array([e["containment"] for e in edges])
         print(
-            f"{name:32} n={len(edges):3d} J {jac.min():.2f}-{jac.max():.2f} (median {np.median(jac):.2f}) "
+            f"{name:40} n={len(edges):3d} J {jac.min():.2f}-{jac.max():.2f} (median {np.median(jac):.2f}) "
             f"C {con.min():.2f}-{con.max():.2f} (median {np.median(con):.2f})"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,8 +11,10 @@ Usage: .venv/bin/python bench/dedup_scale.py [--docs 1000000] [--shards 20] [--m
    0.85), half of them copying a document of an earlier shard.
 2. Runs the dedup stage in a child process, with the DuckDB settings of `build_database`
    (memory_limit, temp_directory under OUT): load tags (sql/01), candidate edges (sql/03), union-find
-   (analyzer.dedup.clusters), documents (sql/04). The parent samples the child's RSS with psutil
-   every 50 ms; the peak, each step's wall time and the planted-duplicate recall go to the JSON.
+   (analyzer.dedup.clusters), the boilerplate discount (sql/03b: every signature unnested and probed
+   against the verified edges' shared minima) and union-find again, documents (sql/04). The parent
+   samples the child's RSS with psutil every 50 ms; the peak, each step's wall time and the
+   planted-duplicate recall go to the JSON.
 """
 
 from __future__ import annotations
@@ -116,6 +118,7 @@ def generate(directory: Path, docs: int, shards: int, seed: int, options: MinHas
                 "date": pa.nulls(count, pa.string()),
                 "source": pa.nulls(count, pa.string()),
                 "shard_token_count": pa.array(n_bytes // 4),
+                "quality_score": pa.nulls(count, pa.float64()),
                 "host": pa.array([f"h{i % 5000}.example" for i in ids.tolist()]),
                 "n_chars": pa.array(n_bytes),
                 "n_bytes": pa.array(n_bytes),
@@ -148,7 +151,12 @@ def stage(work: Path, memory_limit: str, threads: int) -> dict[str, Any]:
 
     from analyzer.dedup.clusters import cluster_roots
     from analyzer.sql_library import load_sql
-    from analyzer.store import DedupSettings, connection_config
+    from analyzer.store import (
+        DedupSettings,
+        boilerplate_discounted_edges,
+        candidate_edges,
+        connection_config,
+    )
 
     dedup = DedupSettings(memory_limit=memory_limit, threads=threads)
     spill = work / ".duckdb-tmp"
@@ -163,21 +171,18 @@ def stage(work: Path, memory_limit: str, threads: int) -> dict[str, Any]:
     connection.execute("CREATE TABLE skipped (shard VARCHAR, row_index BIGINT, reason VARCHAR)")
     timings["load_tags_s"] = time.perf_counter() - started
     step = time.perf_counter()
-    edges = connection.execute(
-        load_sql("03_duplicate_edges"),
-        {
-            "dedup_mode": dedup.mode,
-            "verify_jaccard": dedup.verify_jaccard,
-            "verify_containment": dedup.verify_containment,
-            "containment_min_jaccard": dedup.containment_min_jaccard,
-        },
-    ).fetchnumpy()
-    sources = np.asarray(edges["doc_seq"], dtype=np.int64)
-    targets = np.asarray(edges["linked_seq"], dtype=np.int64)
+    sources, targets = candidate_edges(connection, dedup)
     timings["edges_sql_s"] = time.perf_counter() - step
     step = time.perf_counter()
     nodes, roots = cluster_roots(sources, targets)
     timings["union_find_s"] = time.perf_counter() - step
+    step = time.perf_counter()
+    discounted = boilerplate_discounted_edges(connection, dedup, nodes, roots)
+    if discounted is not None:
+        sources, targets = discounted
+        nodes, roots = cluster_roots(sources, targets)
+    connection.execute("DROP TABLE IF EXISTS duplicate_edges")
+    timings["boilerplate_sql_s"] = time.perf_counter() - step
     step = time.perf_counter()
     connection.register("clusters", pa.table({"doc_seq": nodes, "cluster_id": roots}))
     connection.execute(load_sql("04_documents"))
@@ -294,7 +299,8 @@ def main() -> int:
     args.out.write_text(json.dumps(report, indent=1))
     print(
         f"dedup stage on {args.docs} docs: load {result['load_tags_s']} s, edges {result['edges_sql_s']} s, "
-        f"union-find {result['union_find_s']} s, documents {result['documents_sql_s']} s "
+        f"union-find {result['union_find_s']} s, boilerplate {result['boilerplate_sql_s']} s, "
+        f"documents {result['documents_sql_s']} s "
         f"(dedup stage {result['dedup_stage_s']} s, total {result['total_s']} s); "
         f"peak RSS {peak / 2**30:.2f} GiB; planted copies found "
         f"{result['planted_copies_found']}/{result['planted_copies']}; written {args.out}"

@@ -1,19 +1,17 @@
--- Question: which documents might be duplicates of which?
+-- Question: which documents might be duplicates of which? (first pass: every edge for union-find)
 -- Parameters: $dedup_mode ('off' | 'exact' | 'near'), $verify_jaccard, $verify_containment,
--- $containment_min_jaccard (see Verification below).
+-- $containment_min_jaccard (the macro passes_verification of sql/03a_verification_rule.sql).
 -- LSH: every bucket (band_index, band_key) with more than one member links each member to the
 -- bucket's smallest doc_seq. Buckets are found with GROUP BY and joined back, both of which DuckDB
 -- runs out of core (spilling to the connection's temp_directory under its memory_limit), so no
 -- step holds every band key of the run in memory, let alone in Python objects.
--- Verification ($verify_jaccard > 0; 0 keeps every candidate): a candidate pair is kept when its
--- estimated Jaccard similarity J (share of equal MinHash permutations) reaches $verify_jaccard, or
--- — the rescue for a copy that lost a paragraph or gained boilerplate, whose Jaccard is low while
--- one text contains the other — when J >= $containment_min_jaccard and its estimated containment
--- reaches $verify_containment (0: no rescue). Containment is |A ∩ B| / min(|A|, |B|) with
--- |A ∩ B| ≈ J (|A| + |B|) / (1 + J) from the shingle counts n_shingles. The J floor keeps a short
--- page that happens to sit inside a long one (a template, a quote) from being rescued on noise.
+-- Verification: a candidate pair is kept when passes_verification holds for its estimated Jaccard
+-- (the share of equal MinHash permutations, `agree` / `num_perm`).
 -- Exact: every group of equal content hashes links its members to the group's smallest doc_seq,
--- whatever MinHash says. Union-find over all these edges (in Python, on arrays) makes clusters.
+-- whatever MinHash says (exact = true).
+-- Result: the temporary table duplicate_edges. Union-find over its edges (in Python, on arrays)
+-- makes the provisional clusters that sql/03b uses to recognise boilerplate.
+CREATE OR REPLACE TEMP TABLE duplicate_edges AS
 WITH band_members AS (
     SELECT
         doc_seq,
@@ -39,7 +37,8 @@ scored AS (
         c.doc_seq,
         c.linked_seq,
         list_sum(list_transform(range(1, len(a.minhash) + 1), lambda i: (a.minhash[i] = b.minhash[i])::INTEGER))
-            / len(a.minhash) AS jaccard,
+            AS agree,
+        len(a.minhash) AS num_perm,
         a.n_shingles::DOUBLE AS n_first,
         b.n_shingles::DOUBLE AS n_second
     FROM band_candidates AS c
@@ -47,16 +46,11 @@ scored AS (
     JOIN tags AS b ON b.doc_seq = c.linked_seq
 ),
 band_edges AS (
-    SELECT doc_seq, linked_seq
+    SELECT *
     FROM scored
-    WHERE $verify_jaccard <= 0
-        OR jaccard >= $verify_jaccard
-        OR (
-            $verify_containment > 0
-            AND jaccard >= $containment_min_jaccard
-            AND jaccard * (n_first + n_second) / (1 + jaccard) / greatest(least(n_first, n_second), 1)
-                >= $verify_containment
-        )
+    WHERE passes_verification(
+        agree / num_perm, n_first, n_second, $verify_jaccard, $verify_containment, $containment_min_jaccard
+    )
 ),
 exact_groups AS (
     SELECT content_hash, min(doc_seq) AS linked_seq
@@ -71,6 +65,6 @@ exact_edges AS (
     JOIN exact_groups AS g USING (content_hash)
     WHERE t.doc_seq <> g.linked_seq
 )
-SELECT doc_seq, linked_seq FROM band_edges
-UNION
-SELECT doc_seq, linked_seq FROM exact_edges;
+SELECT doc_seq, linked_seq, false AS exact, agree, num_perm, n_first, n_second FROM band_edges
+UNION ALL
+SELECT doc_seq, linked_seq, true, NULL, NULL, NULL, NULL FROM exact_edges;

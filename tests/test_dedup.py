@@ -244,3 +244,102 @@ def test_build_settings_bound_memory_and_spill_under_out(tmp_path: Path) -> None
     assert config["memory_limit"] == "1GB" and config["threads"] == 2
     assert config["temp_directory"] == (tmp_path / ".duckdb-tmp").as_posix()
     assert connection_config(tmp_path, DedupSettings())["memory_limit"].endswith("MB")
+
+
+# --- boilerplate discount (sql/03b): shared licence headers are not evidence of duplication -------
+
+
+def random_words(rng: random.Random, count: int) -> list[str]:
+    """Made-up words from a large alphabet space, so unrelated texts share no 5-gram."""
+    return [
+        "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 9)))
+        for _ in range(count)
+    ]
+
+
+def tags_from_texts(path: Path, texts: list[str]) -> None:
+    from analyzer.taggers.minhash import MinHashTagger, content_hash
+
+    signatures, shingle_counts = MinHashTagger(OPTIONS).signature_matrix([t.lower() for t in texts])
+    hashes = np.array([content_hash(t) for t in texts], dtype=np.uint64)
+    write_tags(path, signatures, hashes, shingle_counts, "t")
+
+
+@pytest.fixture()
+def header_family(tmp_path: Path) -> tuple[list[Path], dict[str, list[int]]]:
+    """Files that share one generated licence header, plus real near-duplicate groups.
+
+    0, 1: the header and a 12-word body each (true Jaccard ~0.8: one header, two different files);
+    2..9: the header and a body of 80-160 words (they hold the header's minima on about half of
+    the permutations, but match nothing well enough to be joined);
+    10..16: one 300-word text and 6 near copies, each missing a different word (a big real cluster);
+    17, 18: the header with a 250-word body, and a near copy of that file (a real pair that also
+    shares the boilerplate).
+    """
+    rng = random.Random(11)
+    header = random_words(rng, 150)
+    texts = [" ".join(header + random_words(rng, 12)) for _ in range(2)]
+    texts += [" ".join(header + random_words(rng, rng.randint(80, 160))) for _ in range(8)]
+    article = random_words(rng, 300)
+    texts.append(" ".join(article))
+    for index in range(6):
+        texts.append(" ".join(article[: 40 * index + 20] + article[40 * index + 21 :]))
+    body = random_words(rng, 250)
+    texts.append(" ".join(header + body))
+    texts.append(" ".join(header + body[:100] + body[101:]))
+    tags_from_texts(tmp_path / "t.parquet", texts)
+    return [tmp_path / "t.parquet"], {"short": [0, 1], "cluster": list(range(10, 17)), "pair": [17, 18]}
+
+
+def test_shared_boilerplate_does_not_join_different_files(
+    header_family: tuple[list[Path], dict[str, list[int]]], tmp_path: Path
+) -> None:
+    tag_files, groups = header_family
+    default = clusters_of(tag_files, DedupSettings(), tmp_path / "s1")
+    without = clusters_of(tag_files, DedupSettings(boilerplate_clusters=0), tmp_path / "s2")
+    first, second = groups["short"]
+    # without the discount the two header-only files are joined: their signatures agree wherever
+    # a minimum falls in the header, which is most permutations
+    assert without.get(first) is not None and without.get(first) == without.get(second)
+    # with it, the header's minima are held by many unrelated files, so they do not count
+    assert default.get(first, first) != default.get(second, second)
+    # the real near-duplicate groups survive: a cluster of 7 holds its minima as *one* cluster,
+    # and the file pair agrees on its body as well as on the header
+    assert {default.get(d) for d in groups["cluster"]} == {groups["cluster"][0]}
+    assert default.get(groups["pair"][1]) == groups["pair"][0]
+    # nothing else is joined
+    linked = set(groups["cluster"]) | set(groups["pair"])
+    assert set(default) == linked
+
+
+def test_boilerplate_discount_is_off_at_zero_and_leaves_exact_copies(
+    crafted_tags: list[Path], tmp_path: Path
+) -> None:
+    spill = tmp_path / "spill"
+    on = clusters_of(crafted_tags, DedupSettings(), spill)
+    off = clusters_of(crafted_tags, DedupSettings(boilerplate_clusters=0), spill)
+    # random signatures share no minimum with a third document: the discount changes nothing
+    assert on == off
+    assert {10: 0, 11: 1}.items() <= on.items()
+
+
+def test_boilerplate_threshold_rises_with_chance_collisions() -> None:
+    from scipy.stats import poisson
+
+    from analyzer.dedup.boilerplate import MINHASH_VALUES, boilerplate_threshold
+
+    assert boilerplate_threshold(0, 1e12) == 0
+    assert boilerplate_threshold(4, 0) == 4
+    assert boilerplate_threshold(4, 1e6 * 500) == 4  # 1 M documents: lambda 0.12
+    previous = 4
+    for documents in (1e7, 1e8, 1e9):
+        total = documents * 500
+        threshold = boilerplate_threshold(4, total)
+        expected = total / MINHASH_VALUES
+        assert threshold >= previous
+        # chance (K - 1 other documents holding the same minimum) stays within the tail ...
+        assert poisson.sf(threshold - 2, expected) <= 1e-3
+        # ... and K is the smallest such value above the requested minimum
+        assert threshold == 4 or poisson.sf(threshold - 3, expected) > 1e-3
+        previous = threshold
+    assert previous > 4
