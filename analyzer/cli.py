@@ -136,6 +136,14 @@ def main(context: click.Context, debug: bool) -> None:
     show_default=True,
     help="Also join a candidate whose estimated containment reaches this (and Jaccard >= 0.6); 0: off.",
 )
+@click.option(
+    "--boilerplate-clusters",
+    type=int,
+    default=RunConfig.boilerplate_clusters,
+    show_default=True,
+    help="Re-check LSH pairs without MinHash minima shared by this many clusters (licence headers, "
+    "templates); 0: off.",
+)
 @click.option("--minhash-backend", type=click.Choice(MINHASH_BACKENDS), default="auto", show_default=True)
 @click.option(
     "--dedup-memory-limit",
@@ -160,10 +168,11 @@ def main(context: click.Context, debug: bool) -> None:
 )
 @click.option(
     "--estimator",
-    type=click.Choice(["cc", "acc", "pcc", "pacc"]),
+    type=click.Choice(["cc", "acc", "pcc", "pacc", "emq"]),
     default="cc",
     show_default=True,
-    help="Share estimator: classify-and-count, adjusted (dev confusion), probabilistic, adjusted prob.",
+    help="Share estimator: classify-and-count, adjusted (dev confusion), probabilistic, adjusted prob., "
+    "EM prior re-estimation (SLD).",
 )
 @click.option("--replicates", type=int, default=1000, show_default=True, help="Bootstrap replicates.")
 @click.option("--confidence", type=float, default=0.95, show_default=True)
@@ -190,6 +199,7 @@ def run(
     dedup_threshold: float | None,
     verify_jaccard: float,
     verify_containment: float,
+    boilerplate_clusters: int,
     minhash_backend: str,
     dedup_memory_limit: str | None,
     shingle_words: int,
@@ -222,6 +232,8 @@ def run(
         raise InputError("--bootstrap-block >= 1, --replicates >= 10 and --confidence in [0.5, 1) please")
     if not (0.0 <= verify_jaccard <= 1.0 and 0.0 <= verify_containment <= 1.0):
         raise InputError("--verify-jaccard and --verify-containment must be between 0 and 1")
+    if boilerplate_clusters < 0:
+        raise InputError("--boilerplate-clusters must be 0 (off) or a positive count")
     if multi_label_threshold is not None and not 0.0 < multi_label_threshold <= 1.0:
         raise InputError("--multi-label-threshold must be in (0, 1]")
     if dedup_threshold is not None:
@@ -247,6 +259,7 @@ def run(
         dedup_mode=dedup_mode,
         verify_jaccard=verify_jaccard,
         verify_containment=verify_containment,
+        boilerplate_clusters=boilerplate_clusters,
         dedup_memory_limit=dedup_memory_limit,
         sample_rate=sample_rate,
         max_docs_per_shard=max_docs_per_shard,

@@ -80,6 +80,8 @@ class RunConfig:
     """LSH candidate pairs whose estimated Jaccard is below this are not joined (0 keeps all)."""
     verify_containment: float = 0.95
     """... unless their estimated containment reaches this (0: no containment rescue)."""
+    boilerplate_clusters: int = 4
+    """Re-verify LSH edges without minima shared by this many distinct clusters (0: off; docs/dedup.md)."""
     containment_min_jaccard: float = 0.6
     """The containment rescue needs at least this estimated Jaccard."""
     dedup_memory_limit: str | None = None
@@ -90,7 +92,7 @@ class RunConfig:
     """Tag at most this many documents per shard, the first ones (not a probability sample)."""
     sample_seed: int = 0
     estimator: str = "cc"
-    """How shares are estimated: cc, acc, pcc or pacc (see analyzer/estimates/corpus_shares.py)."""
+    """How shares are estimated: cc, acc, pcc, pacc or emq (see analyzer/estimates/corpus_shares.py)."""
     bootstrap_block: int = 256
     """Consecutive rows of a shard that form one bootstrap cluster."""
     bootstrap_replicates: int = 1000

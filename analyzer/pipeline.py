@@ -137,6 +137,7 @@ def run_analysis(
             config.verify_jaccard,
             config.verify_containment,
             config.containment_min_jaccard,
+            boilerplate_clusters=config.boilerplate_clusters,
             memory_limit=config.dedup_memory_limit,
         ),
         estimate_settings(config),

@@ -1,30 +1,20 @@
--- Question: per bootstrap cluster (a block of $block_size consecutive rows of one shard, since
--- documents within a shard are not independent) and per predicted domain, how many tokens,
--- deduplicated tokens and bytes are there, and how are they spread over the model's
--- probabilities (p_<domain>_<measure>, for probabilistic estimators)? Weighted by each document's
--- sample_weight so sampled runs estimate the full input. analyzer/estimates/corpus_shares.py
--- pivots this long table into (cluster x domain) matrices.
+-- Question: for the share estimates and their intervals, what does each tagged document weigh and
+-- which bootstrap cluster is it in? A cluster is a block of $block_size consecutive rows of one
+-- shard, since documents within a shard are not independent. sample_weight is how many input
+-- documents it stands for (sampled runs), so the tagged fraction of the input is
+-- sum(tokens) / sum(tokens * sample_weight). analyzer/estimates/corpus_shares.py estimates the
+-- shares from the predicted domain and the calibrated probabilities (p_*).
 SELECT
     dense_rank() OVER (ORDER BY shard, row_index // $block_size) - 1 AS cluster_index,
-    domain,
-    sum(n_tokens * sample_weight) AS tokens,
-    sum(n_tokens * sample_weight * (NOT is_duplicate)::INTEGER) AS dedup_tokens,
-    sum(n_bytes * sample_weight) AS bytes,
-    sum(n_tokens * sample_weight * p_finance) AS p_finance_tokens,
-    sum(n_tokens * sample_weight * p_law) AS p_law_tokens,
-    sum(n_tokens * sample_weight * p_code) AS p_code_tokens,
-    sum(n_tokens * sample_weight * p_medical) AS p_medical_tokens,
-    sum(n_tokens * sample_weight * p_other) AS p_other_tokens,
-    sum(n_tokens * sample_weight * (NOT is_duplicate)::INTEGER * p_finance) AS p_finance_dedup_tokens,
-    sum(n_tokens * sample_weight * (NOT is_duplicate)::INTEGER * p_law) AS p_law_dedup_tokens,
-    sum(n_tokens * sample_weight * (NOT is_duplicate)::INTEGER * p_code) AS p_code_dedup_tokens,
-    sum(n_tokens * sample_weight * (NOT is_duplicate)::INTEGER * p_medical) AS p_medical_dedup_tokens,
-    sum(n_tokens * sample_weight * (NOT is_duplicate)::INTEGER * p_other) AS p_other_dedup_tokens,
-    sum(n_bytes * sample_weight * p_finance) AS p_finance_bytes,
-    sum(n_bytes * sample_weight * p_law) AS p_law_bytes,
-    sum(n_bytes * sample_weight * p_code) AS p_code_bytes,
-    sum(n_bytes * sample_weight * p_medical) AS p_medical_bytes,
-    sum(n_bytes * sample_weight * p_other) AS p_other_bytes
+    array_position(['finance', 'law', 'code', 'medical', 'other'], domain) - 1 AS domain_index,
+    n_tokens::DOUBLE AS tokens,
+    (n_tokens * (NOT is_duplicate)::INTEGER)::DOUBLE AS dedup_tokens,
+    n_bytes::DOUBLE AS bytes,
+    sample_weight::DOUBLE AS sample_weight,
+    p_finance::DOUBLE AS p_finance,
+    p_law::DOUBLE AS p_law,
+    p_code::DOUBLE AS p_code,
+    p_medical::DOUBLE AS p_medical,
+    p_other::DOUBLE AS p_other
 FROM documents
-GROUP BY shard, row_index // $block_size, domain
-ORDER BY cluster_index, domain;
+ORDER BY doc_seq;

@@ -1,13 +1,16 @@
 """Corrected domain shares with intervals for a finished store: the `share_estimates` table.
 
-Reads per-block totals (sql/11_share_blocks.sql), corrects classify-and-count with the model's
-dev-set confusion (adjusted classify-and-count) and bounds it with a cluster bootstrap whose
-replicates also resample the dev set. Without dev predictions (a model brought by the user), the
-estimate is plain classify-and-count and the interval covers sampling only; `estimator` says which.
+Reads one row per tagged document with its bootstrap block (sql/11_share_blocks.sql), estimates
+shares with the chosen estimator (cc, acc, pcc, pacc or emq) and bounds them twice: for the analysed
+input (finite-population-corrected sampling error plus the classifier's own error) and for the
+corpus the input was drawn from (the full cluster bootstrap plus the classifier's error). Without
+dev predictions (a model brought by the user), acc/pacc fall back to classify-and-count and
+`estimator` says so.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,22 +27,27 @@ from analyzer.estimates.bootstrap import (
     acc_estimator,
     cc_estimator,
     cluster_bootstrap,
+    cluster_totals,
     pacc_estimator,
     pcc_estimator,
+    probability_cluster_totals,
     resample_confusion,
     resample_probabilistic_confusion,
 )
 from analyzer.estimates.quantification import (
     confusion_counts,
+    expectation_maximisation_shares,
+    label_noise_covariance,
     probabilistic_confusion_totals,
     rates_from_counts,
 )
 from analyzer.sql_library import load_sql
 
 DEV_PREDICTION_COLUMNS = ("label", *(f"p_{label}" for label in DOMAINS), "n_bytes")
-ESTIMATORS = ("cc", "acc", "pcc", "pacc")
+ESTIMATORS = ("cc", "acc", "pcc", "pacc", "emq")
 """cc: classify and count; acc: adjusted with the dev confusion; pcc: probability average;
-pacc: probability average adjusted with the dev mean-probability matrix."""
+pacc: probability average adjusted with the dev mean-probability matrix; emq: EM prior re-estimation
+(Saerens, Latinne & Decaestecker 2002) on the calibrated posteriors, token-weighted."""
 MEASURES = (("tokens", "token_share"), ("dedup_tokens", "dedup_token_share"), ("bytes", "byte_share"))
 
 
@@ -51,8 +59,9 @@ class EstimateSettings:
     """Parquet of the model's dev-set predictions (label, p_*, n_bytes), shipped beside the model."""
     estimator: str = "cc"
     """One of ESTIMATORS. cc is the default because, judged by cross-fitted models on the shared
-    corpus (bench/estimate_accuracy.py), the dev set's per-class error rates did not carry over:
-    acc/pacc over-corrected finance and other by 2-4 points while cc stayed within about 1.2."""
+    corpus (bench/estimate_accuracy.py), it had the smallest errors: the dev set's per-class error
+    rates and the model's training prior did not carry over to the corpus, so acc/pacc over-corrected
+    finance and other by 2-4 points and emq by up to 1.7, while cc stayed within 1.1 (README)."""
     block_size: int = 256
     """Consecutive rows of one shard that form one bootstrap cluster."""
     replicates: int = 1000
@@ -107,90 +116,257 @@ def load_dev_predictions(path: Path) -> DevPredictions:
     )
 
 
+def training_prior_for(dev_predictions: Path | None, dev: DevPredictions | None) -> np.ndarray | None:
+    """The class prior the model's posteriors are calibrated for (EMQ needs it).
+
+    From `<model>.metrics.json` (`train.train_counts`, written by `analyzer train`) when it sits beside
+    the dev predictions; otherwise the dev set's mean posterior, the prior the model expresses on
+    labelled text. None without either.
+    """
+    if dev_predictions is not None:
+        stem = dev_predictions.name.removesuffix(".dev-predictions.parquet")
+        metrics = dev_predictions.with_name(f"{stem}.metrics.json")
+        try:
+            counts = json.loads(metrics.read_text())["train"]["train_counts"]
+            prior = np.array([float(counts[label]) for label in DOMAINS])
+            if np.all(prior > 0):
+                normalised: np.ndarray = prior / prior.sum()
+                return normalised
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    if dev is None:
+        return None
+    mean = np.asarray(dev.probabilities.mean(axis=0), dtype=np.float64)
+    dev_prior: np.ndarray = mean / mean.sum()
+    return dev_prior
+
+
+@dataclass(frozen=True)
+class ShareEstimate:
+    """Point estimate with two intervals: for the analysed input and for the corpus it was drawn from."""
+
+    point: np.ndarray
+    input_lo: np.ndarray
+    input_hi: np.ndarray
+    corpus_lo: np.ndarray
+    corpus_hi: np.ndarray
+    sampling_fraction: float
+
+
+def estimate_shares(
+    cluster_ids: np.ndarray,
+    weights: np.ndarray,
+    probabilities: np.ndarray,
+    method: str,
+    *,
+    dev: DevPredictions | None = None,
+    training_prior: np.ndarray | None = None,
+    sampling_fraction: float = 1.0,
+    predicted: np.ndarray | None = None,
+    replicates: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> ShareEstimate:
+    """Shares of one measure by `method`, with an input-level and a corpus-level interval.
+
+    Per document: its bootstrap cluster (dense ids), its weight (e.g. tokens x sample weight) and its
+    calibrated probabilities; `predicted` is its top domain (default: the argmax). Every replicate adds up
+    - sampling: a cluster bootstrap deviation with the point model; for the input-level interval it
+      is scaled by sqrt(1 - f) (finite-population correction: with every document read, f = 1, there
+      is no sampling error about the input), for the corpus-level one it is kept whole;
+    - the model's calibration (acc, pacc): the estimate with a dev-resampled matrix, minus the point;
+    - label noise: which documents are misread is unknown even when all are read, so a draw from
+      N(0, sum_d w_d^2 (diag(p_d) - p_d p_d^T) / W^2) (the posteriors' multinomial covariance);
+    - decision-rule ambiguity: the gap b = |CC - PCC| between counting top labels and averaging
+      posteriors bounds a bias of unknown sign that the dev set cannot size for a corpus unlike it
+      (README); as a GUM type-B term it enters as N(0, b^2 / 3), so the 95% bounds reach 1.13 b.
+    Percentile bounds of the sums, clipped to [0, 1]. For cc the bounds also span the PCC reading
+    (PCC with its own sampling deviation and label noise), the truth if the posteriors are calibrated.
+    """
+    if method not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {method!r}; choose one of {ESTIMATORS}")
+    if not 0.0 < sampling_fraction <= 1.0:
+        raise ValueError(f"sampling_fraction must be in (0, 1], got {sampling_fraction}")
+    ids = np.asarray(cluster_ids, dtype=np.int64)
+    w = np.asarray(weights, dtype=np.float64)
+    p = np.asarray(probabilities, dtype=np.float64)
+    p = p / p.sum(axis=1, keepdims=True)
+    n_classes = p.shape[1]
+    n_clusters = int(ids.max()) + 1 if ids.size else 0
+    top = p.argmax(axis=1) if predicted is None else np.asarray(predicted, dtype=np.int64)
+    counts = cluster_totals(ids, top, w, n_clusters, n_classes)
+    cc_point = counts.sum(axis=0) / counts.sum()
+    pcc_point = (w @ p) / w.sum()
+    posterior = p
+    if method == "emq":
+        if training_prior is None:
+            raise ValueError("the EMQ estimator needs the model's training prior")
+        _, posterior = expectation_maximisation_shares(p, w, training_prior)
+    prob_totals = probability_cluster_totals(ids, posterior, w, n_clusters)
+    estimator = _point_estimator(method, dev)
+    sampling = cluster_bootstrap(
+        counts,
+        estimator,
+        probability_totals=prob_totals,
+        n_replicates=replicates,
+        confidence=confidence,
+        seed=seed,
+    )
+    point = sampling.point
+    deviation = sampling.replicates - point
+    model = np.zeros_like(deviation)
+    draws = _model_draws(method, dev, replicates, seed)
+    if draws is not None:
+        totals = np.repeat(counts.sum(axis=0)[None], replicates, axis=0)
+        ptotals = np.repeat(prob_totals.sum(axis=0)[None], replicates, axis=0)
+        matrices = np.stack([next(draws) for _ in range(replicates)])
+        model = estimator(totals, ptotals, matrices) - point
+    rng = np.random.default_rng(seed + 1)
+    covariance = label_noise_covariance(posterior, w)
+    noise = rng.multivariate_normal(np.zeros(n_classes), covariance, size=replicates, method="eigh")
+    # A bias of unknown sign up to b = |CC - PCC| is a rectangular distribution on [-b, b]: standard
+    # uncertainty b / sqrt(3) (GUM type B), combined as a normal term so the bounds reach past +-b.
+    ambiguity = rng.normal(size=(replicates, n_classes)) * (np.abs(cc_point - pcc_point) / np.sqrt(3.0))[None]
+    classifier = model + noise + ambiguity
+    readings = [(point, deviation, classifier)]
+    if method == "cc":
+        # CC's bias is the gap to PCC if the posteriors are calibrated for this input: then the truth
+        # is PCC up to label noise, so the interval also spans that reading (paired cluster draws).
+        pcc_sampling = cluster_bootstrap(
+            counts, pcc_estimator, probability_totals=prob_totals, n_replicates=replicates, seed=seed
+        )
+        readings.append((pcc_sampling.point, pcc_sampling.replicates - pcc_sampling.point, noise))
+    alpha = 1.0 - confidence
+    bounds = []
+    for scale in (np.sqrt(1.0 - sampling_fraction), 1.0):
+        lo, hi = point.copy(), point.copy()
+        for centre, sampled, classifier_error in readings:
+            draws_total = centre + scale * sampled + classifier_error
+            q_lo, q_hi = np.quantile(draws_total, [alpha / 2, 1 - alpha / 2], axis=0)
+            lo, hi = np.minimum(lo, q_lo), np.maximum(hi, q_hi)
+        bounds.append((np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)))
+    return ShareEstimate(point, bounds[0][0], bounds[0][1], bounds[1][0], bounds[1][1], sampling_fraction)
+
+
+def _point_estimator(method: str, dev: DevPredictions | None) -> ShareEstimator:
+    if method == "acc" and dev is not None:
+        return acc_estimator(dev.confusion())
+    if method == "pacc" and dev is not None:
+        return pacc_estimator(dev.probabilistic_confusion())
+    if method in ("pcc", "emq"):
+        return pcc_estimator
+    if method in ("acc", "pacc"):
+        raise ValueError(f"the {method} estimator needs dev predictions")
+    return cc_estimator
+
+
+def _model_draws(
+    method: str, dev: DevPredictions | None, replicates: int, seed: int
+) -> Iterator[np.ndarray] | None:
+    """One dev-resampled matrix per replicate for the adjusted estimators, else None."""
+    if dev is None or method not in ("acc", "pacc"):
+        return None
+    if method == "acc":
+        return resample_confusion(dev.true_index, dev.predicted_index, dev.weights, replicates, seed)
+    return resample_probabilistic_confusion(dev.true_index, dev.probabilities, dev.weights, replicates, seed)
+
+
 def share_estimates(connection: duckdb.DuckDBPyConnection, settings: EstimateSettings) -> pa.Table:
-    """One row per domain: token, dedup-token and byte shares by the chosen estimator, with intervals."""
+    """One row per domain: token, dedup-token and byte shares by the chosen estimator, with intervals.
+
+    `<prefix>_lo/_hi` bound the share of the analysed input (finite-population corrected, so they
+    narrow to the classifier's own error when every document was read); `<prefix>_corpus_lo/_hi`
+    bound the share of the corpus the input's blocks stand for (full cluster bootstrap), which is
+    what `analyzer estimate --corpus` extrapolates.
+    """
     if settings.estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {settings.estimator!r}; choose one of {ESTIMATORS}")
-    blocks = connection.execute(load_sql("11_share_blocks"), {"block_size": settings.block_size}).fetchnumpy()
-    n_clusters = int(blocks["cluster_index"].max()) + 1 if len(blocks["cluster_index"]) else 0
+    docs = connection.execute(load_sql("11_share_blocks"), {"block_size": settings.block_size}).fetchnumpy()
     dev = load_dev_predictions(settings.dev_predictions) if settings.dev_predictions else None
-    method = settings.estimator if dev is not None or settings.estimator in ("cc", "pcc") else "cc"
+    prior = training_prior_for(settings.dev_predictions, dev)
+    method = settings.estimator
+    if (method in ("acc", "pacc") and dev is None) or (method == "emq" and prior is None):
+        method = "cc"
+    ids = np.asarray(docs["cluster_index"], dtype=np.int64)
+    probabilities = (
+        np.column_stack([np.asarray(docs[f"p_{label}"], dtype=np.float64) for label in DOMAINS])
+        if ids.size
+        else np.zeros((0, len(DOMAINS)))
+    )
+    sample_weight = np.asarray(docs["sample_weight"], dtype=np.float64)
+    predicted = np.asarray(docs["domain_index"], dtype=np.int64)
     columns: dict[str, list[object]] = {"domain": list(DOMAINS)}
     for measure, prefix in MEASURES:
-        counts = _cluster_matrix(blocks, measure, n_clusters)
-        probabilities = _probability_matrix(blocks, measure, n_clusters)
-        point, lo, hi = _interval(method, counts, probabilities, dev, settings)
-        columns[prefix], columns[f"{prefix}_lo"], columns[f"{prefix}_hi"] = point, lo, hi
+        amount = np.asarray(docs[measure], dtype=np.float64)
+        weighted = amount * sample_weight
+        fraction = float(amount.sum() / weighted.sum()) if weighted.sum() > 0 else 1.0
+        values = _estimate_or_point(
+            ids, weighted, probabilities, predicted, method, dev, prior, fraction, settings
+        )
+        for suffix, value in zip(("", "_lo", "_hi", "_corpus_lo", "_corpus_hi"), values, strict=True):
+            columns[f"{prefix}{suffix}"] = value
     note = "" if method == settings.estimator else f" ({settings.estimator} needs dev predictions)"
     columns["estimator"] = [method + note] * len(DOMAINS)
     columns["confidence"] = [settings.confidence] * len(DOMAINS)
     return pa.table(columns)
 
 
-def _estimator_and_model_draws(
-    method: str, dev: DevPredictions | None, settings: EstimateSettings
-) -> tuple[ShareEstimator, Iterator[np.ndarray] | None]:
-    """The estimator and, for corrected ones, one dev-resampled matrix per bootstrap replicate."""
-    if method == "cc" or dev is None:
-        return (pcc_estimator if method == "pcc" else cc_estimator), None
-    if method == "pcc":
-        return pcc_estimator, None
-    if method == "acc":
-        draws = resample_confusion(
-            dev.true_index, dev.predicted_index, dev.weights, settings.replicates, settings.seed
-        )
-        return acc_estimator(dev.confusion()), draws
-    draws = resample_probabilistic_confusion(
-        dev.true_index, dev.probabilities, dev.weights, settings.replicates, settings.seed
-    )
-    return pacc_estimator(dev.probabilistic_confusion()), draws
-
-
-def _cluster_matrix(blocks: dict[str, np.ndarray], measure: str, n_clusters: int) -> np.ndarray:
-    """(cluster x domain) totals of one measure from the long per-block table."""
-    totals = np.zeros((n_clusters, len(DOMAINS)), dtype=np.float64)
-    if n_clusters:
-        domain_index = {label: index for index, label in enumerate(DOMAINS)}
-        columns = np.array([domain_index[str(label)] for label in blocks["domain"]], dtype=np.int64)
-        np.add.at(totals, (blocks["cluster_index"].astype(np.int64), columns), blocks[measure].astype(float))
-    return totals
-
-
-def _probability_matrix(blocks: dict[str, np.ndarray], measure: str, n_clusters: int) -> np.ndarray:
-    """(cluster x domain) probability-weighted totals of one measure (summed over predicted domains)."""
-    totals = np.zeros((n_clusters, len(DOMAINS)), dtype=np.float64)
-    if n_clusters:
-        clusters = blocks["cluster_index"].astype(np.int64)
-        for index, label in enumerate(DOMAINS):
-            np.add.at(totals[:, index], clusters, blocks[f"p_{label}_{measure}"].astype(float))
-    return totals
-
-
-def _interval(
-    method: str,
-    counts: np.ndarray,
+def _estimate_or_point(
+    ids: np.ndarray,
+    weights: np.ndarray,
     probabilities: np.ndarray,
+    predicted: np.ndarray,
+    method: str,
     dev: DevPredictions | None,
+    prior: np.ndarray | None,
+    fraction: float,
     settings: EstimateSettings,
-) -> tuple[list[object], list[object], list[object]]:
-    if counts.sum() <= 0:
-        empty: list[object] = [None] * len(DOMAINS)
-        return empty, empty, empty
-    estimator, model_draws = _estimator_and_model_draws(method, dev, settings)
+) -> list[list[object]]:
+    """(point, lo, hi, corpus_lo, corpus_hi) as columns; None where they cannot be estimated."""
+    nothing: list[object] = [None] * len(DOMAINS)
+    keep = weights > 0
+    if not keep.any():
+        return [nothing] * 5
+    _, dense = np.unique(ids[keep], return_inverse=True)
     try:
-        interval = cluster_bootstrap(
-            counts,
-            estimator,
-            probability_totals=probabilities,
-            confusions=model_draws,
-            n_replicates=settings.replicates,
+        result = estimate_shares(
+            dense.reshape(-1),
+            weights[keep],
+            probabilities[keep],
+            method,
+            dev=dev,
+            training_prior=prior,
+            sampling_fraction=min(max(fraction, 1e-12), 1.0),
+            predicted=predicted[keep],
+            replicates=settings.replicates,
             confidence=settings.confidence,
             seed=settings.seed,
         )
     except ValueError:
         # fewer than two clusters or a replicate of empty clusters (tiny inputs): point only
-        point = estimator(counts.sum(axis=0, keepdims=True), probabilities.sum(axis=0, keepdims=True), None)[
-            0
-        ]
-        return list(point), [None] * len(DOMAINS), [None] * len(DOMAINS)
-    return list(interval.point), list(interval.lo), list(interval.hi)
+        point = _point_only(weights[keep], probabilities[keep], predicted[keep], method, dev, prior)
+        return [list(point), nothing, nothing, nothing, nothing]
+    return [
+        list(result.point),
+        list(result.input_lo),
+        list(result.input_hi),
+        list(result.corpus_lo),
+        list(result.corpus_hi),
+    ]
+
+
+def _point_only(
+    weights: np.ndarray,
+    probabilities: np.ndarray,
+    predicted: np.ndarray,
+    method: str,
+    dev: DevPredictions | None,
+    prior: np.ndarray | None,
+) -> np.ndarray:
+    p = probabilities / probabilities.sum(axis=1, keepdims=True)
+    if method == "emq" and prior is not None:
+        return expectation_maximisation_shares(p, weights, prior)[0]
+    counts = np.bincount(predicted, weights=weights, minlength=p.shape[1]).astype(np.float64)
+    estimator = _point_estimator(method, dev)
+    point: np.ndarray = estimator(counts[None], (weights @ p)[None], None)[0]
+    return point

@@ -132,9 +132,16 @@ def _share_basis(connection: duckdb.DuckDBPyConnection, tokenizer: str, dedup: b
 def _share_columns(
     connection: duckdb.DuckDBPyConnection, prefix: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(point, lo, hi) of one share column family; `prefix` is one of our fixed column names."""
+    """(point, lo, hi) of one share column family; `prefix` is one of our fixed column names.
+
+    The bounds are the corpus-level ones (`<prefix>_corpus_lo/_hi`: the input's blocks are a sample
+    of the published corpus, so the full cluster bootstrap applies), falling back to the input-level
+    `<prefix>_lo/_hi` for stores built before those columns existed.
+    """
+    columns = {row[0] for row in connection.execute("DESCRIBE domain_shares").fetchall()}
+    bound = f"{prefix}_corpus" if f"{prefix}_corpus_lo" in columns else prefix
     rows = connection.execute(
-        f"SELECT {prefix}, {prefix}_lo, {prefix}_hi FROM domain_shares "
+        f"SELECT {prefix}, {bound}_lo, {bound}_hi FROM domain_shares "
         "ORDER BY array_position(['finance', 'law', 'code', 'medical', 'other'], domain)"
     ).fetchall()
     point = np.array([row[0] if row[0] is not None else np.nan for row in rows], dtype=float)

@@ -176,3 +176,54 @@ def probabilistic_adjusted_classify_and_count(
 ) -> FloatArray:
     """PACC: as ACC, with PCC shares and row i = mean predicted probability vector of true class i."""
     return adjusted_classify_and_count(observed_mean_probs, probabilistic_confusion)
+
+
+def expectation_maximisation_shares(
+    probs: ArrayLike,
+    weights: ArrayLike | None,
+    training_prior: ArrayLike,
+    max_iterations: int = 1000,
+    tolerance: float = 1e-10,
+) -> tuple[FloatArray, FloatArray]:
+    """EMQ / SLD (Saerens, Latinne & Decaestecker 2002): re-estimate class priors under prior shift.
+
+    The model's posteriors p(y|x) are calibrated for `training_prior`; under a new prior q they become
+    p(y|x) q(y) / training_prior(y), renormalised. EM alternates that re-weighting (E step) with
+    q = weighted mean of the re-weighted posteriors (M step) until q stops moving. With token
+    weights, q estimates token shares. Returns (q, the re-weighted posteriors at q).
+    """
+    p = _probability_rows(probs)
+    w = _weights_or_ones(weights, p.shape[0])
+    if w.sum() <= 0:
+        raise ValueError("corpus has zero total weight: no shares can be estimated")
+    prior = np.asarray(training_prior, dtype=np.float64)
+    if prior.shape != (p.shape[1],) or np.any(prior <= 0) or not np.all(np.isfinite(prior)):
+        raise ValueError("training_prior must be positive, one entry per class")
+    prior = prior / prior.sum()
+    shares = prior.copy()
+    posterior = p
+    for _ in range(max_iterations):
+        scaled = p * (shares / prior)
+        posterior = scaled / scaled.sum(axis=1, keepdims=True)
+        updated: FloatArray = (w @ posterior) / w.sum()
+        converged = float(np.abs(updated - shares).max()) < tolerance
+        shares = updated
+        if converged:
+            break
+    return shares, posterior
+
+
+def label_noise_covariance(probs: ArrayLike, weights: ArrayLike | None) -> FloatArray:
+    """Covariance of the true weighted shares of these documents if each label ~ its posterior.
+
+    Even with every document read and a perfectly calibrated model, which documents are the
+    misclassified ones is unknown: sum_d w_d^2 (diag(p_d) - p_d p_d^T) / W^2.
+    """
+    p = _probability_rows(probs)
+    w = _weights_or_ones(weights, p.shape[0])
+    total = w.sum()
+    if total <= 0:
+        raise ValueError("corpus has zero total weight")
+    w2 = w**2
+    cov: FloatArray = (np.diag(w2 @ p) - (p * w2[:, None]).T @ p) / total**2
+    return cov

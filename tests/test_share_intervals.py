@@ -1,0 +1,209 @@
+"""EMQ and the input-level / corpus-level share intervals (analyzer.estimates.corpus_shares), on generated
+data with known answers: prior shift that EMQ removes, finite-population sampling, classifier error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from generated import corpus_documents, write_fineweb_parquet
+from harness import run_and_open
+
+from analyzer.estimates.corpus_shares import estimate_shares
+from analyzer.estimates.quantification import expectation_maximisation_shares, label_noise_covariance
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+S = 5
+TRAIN_PRIOR = np.array([0.24, 0.18, 0.15, 0.13, 0.30])
+CORPUS_SHARES = np.array([0.05, 0.03, 0.06, 0.02, 0.84])
+# Class-conditional feature means: classes overlap, so posteriors are soft and CC/PCC are biased.
+MEANS = 1.6 * np.eye(S)
+# Code documents are long, law medium, the rest short: token shares differ from document shares.
+MEAN_TOKENS = np.array([600.0, 900.0, 1500.0, 500.0, 400.0])
+
+
+def generate(
+    rng: np.random.Generator, n: int, shares: FloatArray, prior: FloatArray = TRAIN_PRIOR
+) -> tuple[IntArray, FloatArray, FloatArray]:
+    """(true label, posteriors calibrated for `prior`, tokens) per document; lengths depend on class only."""
+    true = rng.choice(S, size=n, p=shares).astype(np.int64)
+    x = MEANS[true] + rng.normal(size=(n, S))
+    log_likelihood = -0.5 * ((x[:, None, :] - MEANS[None]) ** 2).sum(axis=2)
+    logits = log_likelihood + np.log(prior)[None]
+    posterior = np.exp(logits - logits.max(axis=1, keepdims=True))
+    posterior /= posterior.sum(axis=1, keepdims=True)
+    tokens = rng.gamma(2.0, MEAN_TOKENS[true] / 2.0)
+    return true, posterior, tokens
+
+
+def token_shares(true: IntArray, tokens: FloatArray) -> FloatArray:
+    out: FloatArray = np.bincount(true, weights=tokens, minlength=S) / tokens.sum()
+    return out
+
+
+# EMQ: a classifier biased by its training prior, corrected ------------------------------------------------
+
+
+def test_emq_removes_the_training_prior_bias_of_a_calibrated_classifier() -> None:
+    rng = np.random.default_rng(11)
+    true, posterior, tokens = generate(rng, 60_000, CORPUS_SHARES)
+    truth = token_shares(true, tokens)
+    cc = np.bincount(posterior.argmax(axis=1), weights=tokens, minlength=S) / tokens.sum()
+    pcc = tokens @ posterior / tokens.sum()
+    # The classifier leans towards its training mix: 'other' is under-counted by several points.
+    assert truth[4] - cc[4] > 0.03 and truth[4] - pcc[4] > 0.03
+    emq, adjusted = expectation_maximisation_shares(posterior, tokens, TRAIN_PRIOR)
+    assert np.max(np.abs(emq - truth)) < 0.006
+    assert emq.sum() == pytest.approx(1.0) and adjusted.shape == posterior.shape
+    # Told the wrong training prior (the corpus's own), EM has nothing to correct and keeps the bias.
+    wrong, _ = expectation_maximisation_shares(posterior, tokens, CORPUS_SHARES)
+    assert np.max(np.abs(wrong - truth)) > 0.02
+
+
+def test_emq_is_a_fixed_point_when_corpus_mix_equals_training_mix() -> None:
+    rng = np.random.default_rng(12)
+    true, posterior, _ = generate(rng, 40_000, TRAIN_PRIOR)
+    emq, _ = expectation_maximisation_shares(posterior, None, TRAIN_PRIOR)
+    doc_truth = np.bincount(true, minlength=S) / true.size
+    assert np.max(np.abs(emq - doc_truth)) < 0.01
+
+
+def test_label_noise_covariance_hand_example() -> None:
+    probs = np.array([[0.5, 0.5], [1.0, 0.0]])
+    cov = label_noise_covariance(probs, np.array([1.0, 3.0]))
+    # only the first document is uncertain: variance 1^2 * 0.25 / 4^2
+    assert cov == pytest.approx(np.array([[0.25, -0.25], [-0.25, 0.25]]) / 16)
+
+
+# intervals: finite population, sampling, classifier error -------------------------------------------------
+
+
+def shard_population(
+    rng: np.random.Generator, n_shards: int = 40, docs: int = 400
+) -> tuple[IntArray, IntArray, IntArray]:
+    """A fixed input: shards with their own domain mix (Dirichlet around CORPUS_SHARES)."""
+    mixes = rng.dirichlet(40 * CORPUS_SHARES, size=n_shards)
+    true = np.concatenate([rng.choice(S, size=docs, p=mix) for mix in mixes]).astype(np.int64)
+    shard = np.repeat(np.arange(n_shards), docs)
+    row = np.tile(np.arange(docs), n_shards)
+    return true, shard, row
+
+
+def blocks(shard: IntArray, row: IntArray, size: int = 64) -> IntArray:
+    _, dense = np.unique(shard * 100_000 + row // size, return_inverse=True)
+    out: IntArray = dense.reshape(-1).astype(np.int64)
+    return out
+
+
+def test_perfect_classifier_reading_everything_has_a_zero_width_input_interval() -> None:
+    rng = np.random.default_rng(13)
+    true, shard, row = shard_population(rng)
+    tokens = rng.gamma(2.0, MEAN_TOKENS[true] / 2.0)
+    one_hot = np.eye(S)[true]
+    result = estimate_shares(blocks(shard, row), tokens, one_hot, "cc", replicates=300)
+    truth = token_shares(true, tokens)
+    assert result.point == pytest.approx(truth)
+    assert result.input_lo == pytest.approx(truth) and result.input_hi == pytest.approx(truth)
+    # ... while the corpus-level interval (these shards as a sample of a larger corpus) keeps its width.
+    assert np.all(result.corpus_hi - result.corpus_lo > 0.005)
+
+
+def test_input_interval_carries_classifier_error_when_everything_is_read() -> None:
+    """f = 1: no sampling error, but misread documents still make CC wrong; the interval must cover."""
+    rng = np.random.default_rng(14)
+    n_inputs, covered, widths, corpus_widths, errors = 60, [], [], [], []
+    for k in range(n_inputs):
+        _, shard, row = shard_population(rng, n_shards=20, docs=300)
+        # posteriors calibrated for the corpus mix: the labels really are drawn from them; lengths
+        # independent of the class, since the posteriors do not see length
+        true, posterior, _ = generate(rng, shard.size, CORPUS_SHARES, prior=CORPUS_SHARES)
+        tokens = rng.gamma(2.0, 300.0, size=shard.size)
+        truth = token_shares(true, tokens)
+        result = estimate_shares(blocks(shard, row), tokens, posterior, "cc", replicates=300, seed=k)
+        covered.append((result.input_lo <= truth) & (truth <= result.input_hi))
+        widths.append(result.input_hi - result.input_lo)
+        corpus_widths.append(result.corpus_hi - result.corpus_lo)
+        errors.append(np.abs(result.point - truth))
+    coverage = np.mean(covered, axis=0)
+    print(f"f=1 CC coverage per domain {np.round(coverage, 3).tolist()}")
+    assert np.mean(errors) > 0.002  # the classifier really errs, so a zero-width interval would miss
+    assert coverage.min() >= 0.88
+    assert np.all(np.mean(widths, axis=0) > 0.002)
+    assert np.all(np.mean(widths, axis=0) < np.mean(corpus_widths, axis=0))
+
+
+@pytest.mark.parametrize("rate", [0.2, 0.9])
+def test_bernoulli_sample_interval_is_finite_population_corrected_and_covers(rate: float) -> None:
+    """A fixed input, sampled again and again: the input-level interval covers the input's share, and
+    its sampling part shrinks by sqrt(1 - f) against the plain cluster bootstrap."""
+    rng = np.random.default_rng(15)
+    true, shard, row = shard_population(rng, n_shards=30, docs=400)
+    tokens = rng.gamma(2.0, MEAN_TOKENS[true] / 2.0)
+    truth = token_shares(true, tokens)
+    one_hot = np.eye(S)[true]  # a perfect classifier isolates the sampling error
+    covered, corpus_covered, ratios = [], [], []
+    for k in range(120):
+        kept = rng.random(true.size) < rate
+        weight = np.ones(true.size)
+        for code in np.unique(shard):
+            members = shard == code
+            weight[members] = members.sum() / max(int((kept & members).sum()), 1)
+        w = tokens[kept] * weight[kept]
+        fraction = float(tokens[kept].sum() / w.sum())
+        result = estimate_shares(
+            blocks(shard[kept], row[kept]),
+            w,
+            one_hot[kept],
+            "cc",
+            sampling_fraction=fraction,
+            replicates=300,
+            seed=k,
+        )
+        covered.append((result.input_lo <= truth) & (truth <= result.input_hi))
+        corpus_covered.append((result.corpus_lo <= truth) & (truth <= result.corpus_hi))
+        ratios.append((result.input_hi - result.input_lo) / (result.corpus_hi - result.corpus_lo))
+    coverage = np.mean(covered, axis=0)
+    ratio = float(np.median(ratios))
+    print(f"rate {rate}: input coverage {np.round(coverage, 3).tolist()}, width ratio {ratio:.3f}")
+    assert coverage.min() >= 0.88
+    assert np.mean(corpus_covered) >= np.mean(covered)
+    assert ratio == pytest.approx(np.sqrt(1 - rate), abs=0.06)
+
+
+def test_emq_interval_brackets_its_point_and_rejects_a_missing_prior() -> None:
+    rng = np.random.default_rng(16)
+    true, shard, row = shard_population(rng, n_shards=10, docs=200)
+    _, posterior, tokens = generate(rng, true.size, CORPUS_SHARES)
+    result = estimate_shares(
+        blocks(shard, row), tokens, posterior, "emq", training_prior=TRAIN_PRIOR, replicates=200
+    )
+    assert np.all(result.input_lo <= result.point) and np.all(result.point <= result.input_hi)
+    assert np.all(result.input_hi - result.input_lo <= result.corpus_hi - result.corpus_lo + 0.01)
+    with pytest.raises(ValueError, match="training prior"):
+        estimate_shares(blocks(shard, row), tokens, posterior, "emq", replicates=50)
+
+
+# the store -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("estimator", ["cc", "emq"])
+def test_domain_shares_has_input_and_corpus_intervals(
+    tmp_path: Path, tiny_model: Path, estimator: str
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    write_fineweb_parquet(corpus / "000.parquet", corpus_documents(300, seed=4, prefix="s"))
+    with run_and_open(corpus, tmp_path / "out", tiny_model, "--estimator", estimator) as db:
+        rows = db.execute(
+            "SELECT token_share, token_share_lo, token_share_hi, token_share_corpus_lo, "
+            "token_share_corpus_hi, estimator FROM domain_shares"
+        ).fetchall()
+    assert sum(row[0] for row in rows) == pytest.approx(1.0)
+    for share, lo, hi, corpus_lo, corpus_hi, _ in rows:
+        assert lo <= share <= hi and corpus_lo <= share <= corpus_hi
+        assert hi - lo <= corpus_hi - corpus_lo + 0.01
+    assert rows[0][5].startswith(estimator if estimator == "cc" else ("emq", "cc"))
