@@ -119,7 +119,7 @@ def read_label_map(path: str | Path) -> LabelMap:
 
         strict: false            # optional; true makes unmapped model labels an error
         preprocessing: analyzer  # optional; or `raw` for a model trained on untouched text
-        head_chars: 6000         # optional; characters of each document the model reads (null: all)
+        head_chars: 4000         # optional; characters of each document the model reads (null: all)
         labels:                  # model label (with or without __label__) -> domain
           banking: finance
           python: code

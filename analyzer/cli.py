@@ -23,6 +23,7 @@ from analyzer.config import (
     MinHashOptions,
     ReaderOptions,
     RunConfig,
+    shipped_model_path,
 )
 from analyzer.errors import AnalyzerError, InputError
 
@@ -490,10 +491,20 @@ def train(
         dev_path=dev_path if dev_path.is_file() else None,
         options=options,
         command=command,
+        supervised_model=shipped_model_path(),
         log=lambda message: console.print(message, highlight=False),
     )
     if result.dev is not None:
         _print_evaluation(result.dev, f"{name} (weakly supervised) on {dev_path.name}")
+        for subset, evaluation in (("all dev", result.dev), ("dev not in the corpus", result.dev_unseen)):
+            supervised = result.supervised.get("all" if subset == "all dev" else "unseen")
+            if evaluation is not None:
+                compared = "" if supervised is None else f"; shipped supervised {supervised.macro_f1:.4f}"
+                console.print(
+                    f"{subset} ({evaluation.n_docs} documents): weakly supervised macro-F1 "
+                    f"{evaluation.macro_f1:.4f}{compared}",
+                    highlight=False,
+                )
     Console().print(f"wrote {result.model_path} and {result.report_path}", highlight=False)
 
 

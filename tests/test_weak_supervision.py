@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from generated import corpus_documents, labeled_rows, write_fineweb_parquet, write_jsonl_gz
+from generated import corpus_documents, labeled_rows, train_tiny_model, write_fineweb_parquet, write_jsonl_gz
 
 from analyzer import DOMAINS
 from analyzer.classifier_model import DomainModel
@@ -221,3 +221,29 @@ def test_text_rules_let_placeholder_documents_be_seeds_and_other(
     # the text rules reach documents whose URL is a placeholder, far beyond the two known sites
     assert all(count > 250 // 5 * 2 // 7 + 5 for count in result.rule_counts.values())
     assert result.rounds[0]["training_documents"]["other"] > 0
+
+
+def test_dev_documents_seen_by_self_training_are_scored_apart(tmp_path: Path, unlabeled: list[Path]) -> None:
+    # 40 dev documents are texts of the unlabeled corpus: self-training read (and pseudo-labelled)
+    # them, so the fair comparison leaves them out
+    corpus = corpus_documents(500, seed=1, prefix="a")
+    labels = ("finance", "law", "code", "medical", "other")
+    overlap = [{"text": record["text"], "label": labels[i % 5]} for i, record in enumerate(corpus[:40])]
+    dev = write_jsonl_gz(tmp_path / "dev.jsonl.gz", labeled_rows(150, seed=2) + overlap)
+    supervised = train_tiny_model(tmp_path)
+    result = train_weakly_supervised(
+        write_rules(tmp_path / "rules", TEST_RULES),
+        [str(path) for path in unlabeled],
+        tmp_path / "out",
+        "weak",
+        dev_path=dev,
+        options=WeakSupervisionOptions(rounds=1, min_per_domain=50),
+        supervised_model=supervised,
+        log=lambda message: None,
+    )
+    assert result.dev is not None and result.dev.n_docs == 190
+    assert result.dev_unseen is not None and result.dev_unseen.n_docs == 150
+    assert set(result.supervised) == {"all", "unseen"} and result.supervised["unseen"].n_docs == 150
+    report = json.loads(Path(result.report_path).read_text())
+    assert report["dev_unseen_documents"] == 150 and report["supervised"]["unseen"]["n_docs"] == 150
+    assert all(round_["dev_unseen_macro_f1"] is not None for round_ in report["rounds"])

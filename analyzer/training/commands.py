@@ -28,7 +28,7 @@ from analyzer.training.train import (
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_LABELED_DIR = REPO_ROOT.parent / "shared" / "data" / "labeled"
 
-SHIPPED_PARAMS = FastTextParams(word_ngrams=1)
+SHIPPED_PARAMS = FastTextParams()
 """The configuration the grid chose for domain-v1 (see its card)."""
 SHIPPED_VIEW = TextView(4000)
 

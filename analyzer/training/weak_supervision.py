@@ -36,6 +36,7 @@ from analyzer.errors import InputError
 from analyzer.training.evaluate import Evaluation, evaluate_probabilities
 from analyzer.training.train import (
     FastTextParams,
+    LabeledData,
     TextView,
     read_labeled,
     train_fasttext,
@@ -222,6 +223,10 @@ class WeakSupervisionResult:
     rule_counts: dict[str, int]
     rounds: list[dict[str, Any]] = field(default_factory=list)
     dev: Evaluation | None = None
+    dev_unseen: Evaluation | None = None
+    """Scores on the dev documents whose text is not in the unlabeled corpus (self-training saw the rest)."""
+    supervised: dict[str, Evaluation] = field(default_factory=dict)
+    """The shipped supervised model on the same dev documents ("all", "unseen"), for comparison."""
     seconds: float = 0.0
 
 
@@ -286,11 +291,14 @@ def train_weakly_supervised(
     dev_path: str | Path | None = None,
     options: WeakSupervisionOptions | None = None,
     command: str = "analyzer train --seed-rules",
+    supervised_model: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> WeakSupervisionResult:
     """Label `inputs` with seed rules, train, self-train; write `<name>.bin/.json/.weak-supervision.json`.
 
-    `dev_path` (labeled) is only used to report each round's dev scores, never to train or tune.
+    `dev_path` (labeled) is only used to report each round's dev scores, never to train or tune;
+    scores are also given for the dev documents not in `inputs`, and for `supervised_model` (the
+    shipped model, for comparison) on the same documents.
     """
     from analyzer.training.commands import check_name, check_out_dir
 
@@ -331,6 +339,10 @@ def train_weakly_supervised(
     labeled: dict[str, list[int]] = {**seeds, "other": other_pool}
     rounds: list[dict[str, Any]] = []
     dev_lines = [view.normalise(text) for text in dev.texts] if dev is not None else []
+    # Dev documents that are also in the unlabeled corpus were read, and pseudo-labelled, by
+    # self-training, so their scores flatter the method; the rest are the fair comparison.
+    corpus_texts = set(texts)
+    unseen = [i for i, text in enumerate(dev.texts) if text not in corpus_texts] if dev is not None else []
     with tempfile.TemporaryDirectory(prefix="analyzer-weak-") as tmp:
         work = Path(tmp)
         ft_model = train_round(labeled, lines, options, rng, work)
@@ -344,10 +356,13 @@ def train_weakly_supervised(
                 summary["dev_macro_f1"] = evaluation.macro_f1
                 summary["dev_accuracy"] = evaluation.accuracy
                 summary["dev_f1"] = {label: s.f1 for label, s in evaluation.per_label.items()}
+                unseen_f1 = _subset_macro_f1(ft_model, dev_lines, dev.labels, unseen)
+                summary["dev_unseen_macro_f1"] = unseen_f1
                 log(
                     f"round {round_number}: trained on "
                     + ", ".join(f"{k} {v}" for k, v in summary["training_documents"].items())
                     + f"; dev macro-F1 {evaluation.macro_f1:.4f}"
+                    + ("" if unseen_f1 is None else f" ({unseen_f1:.4f} on {len(unseen)} not in the corpus)")
                 )
             rounds.append(summary)
             if round_number == options.rounds:
@@ -372,10 +387,13 @@ def train_weakly_supervised(
         rule_counts={domain: rule_counts[domain] for domain in SEED_DOMAINS},
         rounds=rounds,
     )
-    if dev_path is not None:
-        from analyzer.training.evaluate import evaluate_model
-
-        result.dev = evaluate_model(model_path, dev_path)
+    if dev is not None:
+        result.dev, result.dev_unseen = _evaluate_on_dev(model_path, dev, unseen)
+        if supervised_model is not None and Path(supervised_model).is_file():
+            supervised_all, supervised_unseen = _evaluate_on_dev(Path(supervised_model), dev, unseen)
+            result.supervised["all"] = supervised_all
+            if supervised_unseen is not None:
+                result.supervised["unseen"] = supervised_unseen
     result.seconds = time.perf_counter() - started
     payload = {
         "command": command,
@@ -387,10 +405,38 @@ def train_weakly_supervised(
         "rule_counts": result.rule_counts,
         "rounds": rounds,
         "dev": None if result.dev is None else result.dev.to_dict(),
+        "dev_unseen_documents": len(unseen),
+        "dev_unseen": None if result.dev_unseen is None else result.dev_unseen.to_dict(),
+        "supervised_model": str(supervised_model) if result.supervised else None,
+        "supervised": {subset: evaluation.to_dict() for subset, evaluation in result.supervised.items()},
         "seconds": result.seconds,
     }
     Path(result.report_path).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return result
+
+
+def _subset_macro_f1(
+    ft_model: Any, lines: Sequence[str], labels: Sequence[str], rows: Sequence[int]
+) -> float | None:
+    if not rows:
+        return None
+    probs = fasttext_probabilities(ft_model, [lines[i] for i in rows])
+    return evaluate_probabilities(probs, [labels[i] for i in rows]).macro_f1
+
+
+def _evaluate_on_dev(
+    model_path: Path, dev: LabeledData, unseen: Sequence[int]
+) -> tuple[Evaluation, Evaluation | None]:
+    """Return the model's dev evaluation (through DomainModel) on all dev documents and on `unseen`."""
+    from analyzer.classifier_model import DomainModel
+
+    model = DomainModel.load(model_path)
+    probs = model.predict_proba(dev.texts)
+    everything = evaluate_probabilities(probs, dev.labels)
+    if not unseen:
+        return everything, None
+    rows = list(unseen)
+    return everything, evaluate_probabilities(probs[rows], [dev.labels[i] for i in rows])
 
 
 def self_training_labels(
