@@ -156,7 +156,22 @@ def main(context: click.Context, debug: bool) -> None:
     "--sample-rate",
     type=float,
     default=None,
-    help="Tag only this fraction of documents, chosen by a hash of the id; estimates scale up.",
+    help="Tag a probability sample: documents chosen by a hash of the id at rate F (long documents "
+    "more often with --sample-design pps); estimates are weighted by 1/pi.",
+)
+@click.option(
+    "--sample-design",
+    type=click.Choice(["bernoulli", "pps"]),
+    default=RunConfig.sample_design,
+    show_default=True,
+    help="pps: pi = min(1, F * max(1, bytes / --sample-size-unit)); bernoulli: pi = F for every document.",
+)
+@click.option(
+    "--sample-size-unit",
+    type=int,
+    default=RunConfig.sample_size_unit,
+    show_default=True,
+    help="L0 of --sample-design pps, in UTF-8 bytes: documents up to L0 are kept at rate F.",
 )
 @click.option("--max-docs-per-shard", type=int, default=None, help="Tag at most N documents per shard.")
 @click.option("--sample-seed", type=int, default=0, show_default=True)
@@ -205,6 +220,8 @@ def run(
     dedup_memory_limit: str | None,
     shingle_words: int,
     sample_rate: float | None,
+    sample_design: str,
+    sample_size_unit: int,
     max_docs_per_shard: int | None,
     sample_seed: int,
     bootstrap_block: int,
@@ -227,6 +244,8 @@ def run(
         raise InputError("--minhash-bands, --minhash-rows and --shingle-words must be at least 1")
     if sample_rate is not None and not 0.0 < sample_rate <= 1.0:
         raise InputError("--sample-rate must be in (0, 1]")
+    if sample_size_unit < 1:
+        raise InputError("--sample-size-unit must be at least 1 (byte)")
     if max_docs_per_shard is not None and max_docs_per_shard < 1:
         raise InputError("--max-docs-per-shard must be at least 1")
     if bootstrap_block < 1 or replicates < 10 or not 0.5 <= confidence < 1.0:
@@ -263,6 +282,8 @@ def run(
         boilerplate_clusters=boilerplate_clusters,
         dedup_memory_limit=dedup_memory_limit,
         sample_rate=sample_rate,
+        sample_design=sample_design,
+        sample_size_unit=sample_size_unit,
         max_docs_per_shard=max_docs_per_shard,
         sample_seed=sample_seed,
         bootstrap_block=bootstrap_block,

@@ -91,6 +91,13 @@ class RunConfig:
     max_docs_per_shard: int | None = None
     """Tag at most this many documents per shard, the first ones (not a probability sample)."""
     sample_seed: int = 0
+    sample_design: str = "bernoulli"
+    """How `sample_rate` F picks documents (analyzer/sampler.py): 'bernoulli', pi = F for every
+    document (F of the documents and, on average, of the bytes); 'pps', pi = min(1, F * max(1,
+    bytes / sample_size_unit)), so long documents weigh less (smaller variance of token shares per
+    byte tagged, but many more bytes tagged at the same F). Recorded in `runs.options`."""
+    sample_size_unit: int = 1000
+    """L0 of the 'pps' design, in UTF-8 bytes: documents up to L0 are kept at rate F."""
     estimator: str = "cc"
     """How shares are estimated: cc, acc, pcc, pacc or emq (see analyzer/estimates/corpus_shares.py)."""
     bootstrap_block: int = 256

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -16,7 +17,7 @@ from analyzer.config import RunConfig
 from analyzer.errors import AnalyzerError, InputError, RunError, one_line
 from analyzer.readers import DOCUMENT_SCHEMA, SkippedRow, read_shard
 from analyzer.readers.base import document_ids
-from analyzer.sampler import ShardSampler
+from analyzer.sampler import INCLUSION_COLUMN, ShardSampler
 from analyzer.shard_output import ShardAccounting, ShardPaths, ShardWriter, load_finished
 from analyzer.shards import Shard
 from analyzer.taggers import Tagger, build_taggers
@@ -61,8 +62,16 @@ class ShardProcessor:
             "analyzer": __version__,
             "taggers": [tagger.version for tagger in self.taggers],
             "reader": asdict(self.config.reader),
-            "sample": [self.config.sample_rate, self.config.max_docs_per_shard, self.config.sample_seed],
+            "sample": self._sample_fingerprint(),
         }
+
+    def _sample_fingerprint(self) -> list[object]:
+        """The sampling options that change which documents are tagged and what they weigh."""
+        config = self.config
+        sample: list[object] = [config.sample_rate, config.max_docs_per_shard, config.sample_seed]
+        if config.sample_rate is not None and config.sample_rate < 1.0:
+            sample += [config.sample_design, config.sample_size_unit]
+        return sample
 
     def process(self, shard: Shard, report: ProgressReporter | None = None) -> ShardAccounting:
         """Tag one shard and publish its outputs; a bad shard comes back with status 'failed'."""
@@ -80,7 +89,12 @@ class ShardProcessor:
         reasons: Counter[str] = Counter()
         try:
             sampler = ShardSampler(
-                shard.name, self.config.sample_rate, self.config.max_docs_per_shard, self.config.sample_seed
+                shard.name,
+                self.config.sample_rate,
+                self.config.max_docs_per_shard,
+                self.config.sample_seed,
+                self.config.sample_design,
+                self.config.sample_size_unit,
             )
             for batch in read_shard(shard, self.config.reader):
                 documents, not_sampled = sampler.split(batch.documents)
@@ -174,6 +188,12 @@ class ShardProcessor:
         for name in TAG_METADATA_COLUMNS:
             columns[name] = documents.column(name)
         columns["doc_id"] = pa.array(document_ids(shard.name, documents), type=pa.string())
+        # the sampler's pi_i; 1 for a document tagged because every document is (sql/04_documents.sql)
+        columns[INCLUSION_COLUMN] = (
+            documents.column(INCLUSION_COLUMN)
+            if INCLUSION_COLUMN in documents.schema.names
+            else pa.array(np.ones(documents.num_rows), type=pa.float64())
+        )
         for tagger in self.taggers:
             columns.update(tagger.tag(documents))
         return pa.table(columns)

@@ -11,9 +11,16 @@ true token shares of truth.parquet:
   own error only);
 - `pooled`: the whole corpus, each document classified by the model that never saw it (the dev
   predictions and training prior of fold 0 stand for both fold models);
-- `sample_0.2`: a 20% hash sample of each half, seeds 0..SEEDS-1, weighted like a sampled run and
-  judged against the truth of the whole half (the input it estimates), with the sampled documents'
-  own truth also reported (`truth_sampled`: the classifier-only part of the error).
+- `sample_<design>_seed<s>`: `--sample-rate 0.2` under each sampling design of DESIGNS (the plain
+  Bernoulli sample of documents, the size-aware `pps` one of analyzer/sampler.py at two size units,
+  a take-all stratum of long documents; plus Bernoulli at 0.7, which tags about the bytes the default
+  pps does, for a comparison at equal cost), seeds 0..SEEDS-1, of each half and of the whole corpus,
+  weighted like a sampled run (1/pi calibrated to each shard's documents, sql/04_documents.sql) and
+  judged against the truth of the whole input it estimates, with the sampled documents' own weighted
+  truth also reported (`truth_sampled`: what a perfect classifier would estimate from them), the
+  design's f (`sampling_fraction`) and the fractions of the input's tokens and bytes tagged;
+- `sampling_only`: the design alone, over SIM_SEEDS seeds: how far the weighted true token shares of
+  the sampled documents fall from the input's (rms and max, points), no classifier involved.
 
 Usage: .venv/bin/python bench/estimate_accuracy.py [--data DIR] [--out JSON] [--cache NPZ]
 (make bench-estimates). Needs a finished demo run for token counts (make demo). Takes a few minutes
@@ -46,6 +53,12 @@ from analyzer.estimates.corpus_shares import (
 )
 from analyzer.estimates.sampling import sample_mask
 from analyzer.readers import read_shard
+from analyzer.sampler import (
+    DEFAULT_SIZE_UNIT,
+    design_sampling_fraction,
+    inclusion_mask,
+    inclusion_probabilities,
+)
 from analyzer.shards import resolve_shards
 from analyzer.text_normalise import normalise_for_classifier
 from analyzer.training.dev_predictions import write_dev_predictions
@@ -56,7 +69,77 @@ REPO = Path(__file__).resolve().parents[1]
 BLOCK = 256
 REPLICATES = 1000
 SEEDS = 5
+SIM_SEEDS = 200
 RATE = 0.2
+TAKE_ALL_BYTES = 4000
+
+
+def design_probabilities(label: str, n_bytes: np.ndarray) -> np.ndarray:
+    """pi per document of each design compared; `takeall` (bench only): F below a cutoff, 1 above."""
+    if label.startswith("takeall"):
+        return np.where(n_bytes > TAKE_ALL_BYTES, 1.0, RATE)
+    if label.startswith("bernoulli"):
+        return inclusion_probabilities(n_bytes, float(label.split("_")[1]), "bernoulli")
+    unit = int(label.split("_")[0].removeprefix("pps"))
+    return inclusion_probabilities(n_bytes, RATE, "pps", unit)
+
+
+# at --sample-rate 0.2: Bernoulli (the design before pps), pps with L0 = 1000 (default) and 2000 bytes,
+# a take-all stratum above 4000 bytes; and Bernoulli at 0.7, which tags about the bytes pps1000 does
+DESIGNS = (
+    "bernoulli_0.2",
+    f"pps{DEFAULT_SIZE_UNIT}_0.2",
+    "pps2000_0.2",
+    f"takeall{TAKE_ALL_BYTES}_0.2",
+    "bernoulli_0.7",
+)
+
+
+def design_sample(
+    label: str, doc_ids: list[str], n_bytes: np.ndarray, shard: np.ndarray, scope: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, sample weight) of the documents in `scope`, as a sampled run keeps and weights them.
+
+    Kept as analyzer/sampler.py keeps; weight 1/pi times each shard's calibration (documents read /
+    sum of 1/pi over the tagged), as sql/04_documents.sql weights.
+    """
+    pi = design_probabilities(label, n_bytes)
+    if label.startswith("bernoulli"):
+        kept = scope & sample_mask(doc_ids, float(pi[0]), seed=seed)
+    else:
+        kept = scope & inclusion_mask(doc_ids, pi, seed=seed)
+    weight = np.ones(len(doc_ids))
+    for code in np.unique(shard[scope]):
+        members = scope & (shard == code)
+        tagged = kept & members
+        if tagged.any():
+            weight[tagged] = members.sum() / (1.0 / pi[tagged]).sum() / pi[tagged]
+    return kept, weight
+
+
+def sampling_only(
+    label: str,
+    doc_ids: list[str],
+    n_bytes: np.ndarray,
+    shard: np.ndarray,
+    truth: np.ndarray,
+    tokens: np.ndarray,
+    scope: np.ndarray,
+) -> dict[str, float]:
+    """The design's own error: weighted true token shares of the sample vs the input's, SIM_SEEDS seeds."""
+    target = shares(truth[scope], tokens[scope])
+    errors, tagged_bytes = [], []
+    for seed in range(SIM_SEEDS):
+        kept, weight = design_sample(label, doc_ids, n_bytes, shard, scope, seed)
+        errors.append(100 * (shares(truth[kept], tokens[kept] * weight[kept]) - target))
+        tagged_bytes.append(n_bytes[kept].sum() / n_bytes[scope].sum())
+    e = np.array(errors)
+    return {
+        "rms_error_max_domain": float(np.sqrt((e**2).mean(axis=0)).max()),
+        "max_abs_error": float(np.abs(e).max()),
+        "max_abs_mean_error": float(np.abs(e.mean(axis=0)).max()),
+        "bytes_tagged": float(np.mean(tagged_bytes)),
+    }
 
 
 def text_key(text: str) -> str:
@@ -117,7 +200,11 @@ def estimate_all(
     """Every estimator's point, input-level and corpus-level bounds for one set of documents."""
     _, dense = np.unique(blocks, return_inverse=True)
     weights = tokens if sample_weight is None else tokens * sample_weight
-    fraction = float(tokens.sum() / weights.sum())
+    fraction = (
+        1.0
+        if sample_weight is None
+        else design_sampling_fraction(tokens, sample_weight, probabilities.argmax(axis=1))
+    )
     result: dict[str, np.ndarray] = {}
     for name in ESTIMATORS:
         e = estimate_shares(
@@ -183,7 +270,8 @@ def main() -> int:
     with duckdb.connect(str(args.run), read_only=True) as db:
         rows = db.execute(
             """
-            SELECT d.doc_id, d.shard, d.row_index, d.n_tokens, t.label, coalesce(t.dup_of, t.id) AS root
+            SELECT d.doc_id, d.shard, d.row_index, d.n_tokens, t.label, coalesce(t.dup_of, t.id) AS root,
+                d.n_bytes
             FROM documents d JOIN read_parquet($truth) t ON t.id = d.doc_id
             ORDER BY d.doc_seq
             """,
@@ -196,6 +284,7 @@ def main() -> int:
     tokens = np.array([r[3] for r in rows], dtype=np.float64)
     truth = np.array([DOMAINS.index(r[4]) for r in rows], dtype=np.int64)
     fold = np.array([xxhash.xxh3_64_intdigest(r[5].encode()) % 2 for r in rows], dtype=np.int64)
+    n_bytes = np.array([r[6] for r in rows], dtype=np.float64)
 
     if args.cache is not None and args.cache.is_file():
         fit = dict(np.load(args.cache))
@@ -212,19 +301,27 @@ def main() -> int:
     }
 
     def judge(
-        mask: np.ndarray, k: int, truth_share: np.ndarray, weight: np.ndarray | None = None
+        mask: np.ndarray,
+        k: int,
+        truth_share: np.ndarray,
+        weight: np.ndarray | None = None,
+        scope_all: np.ndarray | None = None,
     ) -> dict[str, Any]:
         chosen = np.flatnonzero(mask)
         sw = None if weight is None else weight[chosen]
         result = estimate_all(
             tokens[chosen], probabilities[chosen], blocks[chosen], devs[k], fit[f"prior{k}"], sw
         )
-        sampled_truth = shares(truth[chosen], tokens[chosen])
+        # what a perfect classifier would estimate from these documents, weighted as the run weights them
+        sampled_truth = shares(truth[chosen], tokens[chosen] * (1.0 if sw is None else sw))
+        scope = np.flatnonzero(fold == k) if scope_all is None else scope_all
         return {
             "docs": int(chosen.size),
-            "sampling_fraction": float(
-                tokens[chosen].sum() / (tokens[chosen] * (1 if sw is None else sw)).sum()
-            ),
+            "sampling_fraction": 1.0
+            if sw is None
+            else design_sampling_fraction(tokens[chosen], sw, probabilities[chosen].argmax(axis=1)),
+            "tokens_tagged": float(tokens[chosen].sum() / tokens[scope].sum()),
+            "bytes_tagged": float(n_bytes[chosen].sum() / n_bytes[scope].sum()),
             "domains": {
                 label: {
                     "truth": float(truth_share[j]),
@@ -239,6 +336,9 @@ def main() -> int:
         "block_size": BLOCK,
         "replicates": REPLICATES,
         "sample_rate": RATE,
+        "sample_designs": list(DESIGNS),
+        "take_all_bytes": TAKE_ALL_BYTES,
+        "sim_seeds": SIM_SEEDS,
         "estimators": list(ESTIMATORS),
         "folds": {},
     }
@@ -251,25 +351,28 @@ def main() -> int:
             "training_prior": [float(x) for x in fit[f"prior{k}"]],
             "full": judge(in_fold, k, full_truth),
         }
-        for seed in range(SEEDS):
-            sampled = in_fold & sample_mask(doc_ids, RATE, seed=seed)
-            # a sampled run weights each tagged document by (tagged + sampled out) / tagged of its shard
-            weight = np.ones(len(rows))
-            for code in np.unique(shard[in_fold]):
-                members = in_fold & (shard == code)
-                weight[members] = members.sum() / max(int((sampled & members).sum()), 1)
-            fold_report[f"sample_{RATE}_seed{seed}"] = judge(sampled, k, full_truth, weight)
+        for label in DESIGNS:
+            for seed in range(SEEDS):
+                sampled, weight = design_sample(label, doc_ids, n_bytes, shard, in_fold, seed)
+                fold_report[f"sample_{label}_seed{seed}"] = judge(sampled, k, full_truth, weight)
         report["folds"][str(k)] = fold_report
     everything = np.ones(len(rows), dtype=bool)
     all_truth = shares(truth, tokens)
-    report["pooled"] = {"full": judge(everything, 0, all_truth)}
-    for seed in range(SEEDS):
-        sampled = sample_mask(doc_ids, RATE, seed=seed)
-        weight = np.ones(len(rows))
-        for code in np.unique(shard):
-            members = shard == code
-            weight[members] = members.sum() / max(int((sampled & members).sum()), 1)
-        report["pooled"][f"sample_{RATE}_seed{seed}"] = judge(sampled, 0, all_truth, weight)
+    every_index = np.arange(len(rows))
+    report["pooled"] = {"full": judge(everything, 0, all_truth, scope_all=every_index)}
+    for label in DESIGNS:
+        for seed in range(SEEDS):
+            sampled, weight = design_sample(label, doc_ids, n_bytes, shard, everything, seed)
+            report["pooled"][f"sample_{label}_seed{seed}"] = judge(
+                sampled, 0, all_truth, weight, scope_all=every_index
+            )
+    report["sampling_only"] = {
+        label: {
+            scope_name: sampling_only(label, doc_ids, n_bytes, shard, truth, tokens, scope)
+            for scope_name, scope in (("pooled", everything), ("half 0", fold == 0), ("half 1", fold == 1))
+        }
+        for label in DESIGNS
+    }
     report["summary"] = summarise(report)
     report["seconds"] = time.perf_counter() - started
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -294,23 +397,22 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for name in report["estimators"]:
         per_kind: dict[str, Any] = {}
-        for scope, kind in (
-            ("halves", "full"),
-            ("halves", "sample"),
-            ("pooled", "full"),
-            ("pooled", "sample"),
-        ):
+        kinds = ["full", *(f"sample_{label}_" for label in report["sample_designs"])]
+        for scope, kind in [(scope, kind) for scope in ("halves", "pooled") for kind in kinds]:
             errors, sampled_errors, covered, corpus_covered, half = [], [], [], [], []
+            tagged_bytes, fractions = [], []
             for k, design, value in designs(report):
                 if not design.startswith(kind) or (k == "pooled") != (scope == "pooled"):
                     continue
+                tagged_bytes.append(value["bytes_tagged"])
+                fractions.append(value["sampling_fraction"])
                 for v in value["domains"].values():
                     errors.append(100 * (v[name] - v["truth"]))
                     sampled_errors.append(100 * (v[name] - v["truth_sampled"]))
                     covered.append(v[f"{name}_lo"] <= v["truth"] <= v[f"{name}_hi"])
                     corpus_covered.append(v[f"{name}_corpus_lo"] <= v["truth"] <= v[f"{name}_corpus_hi"])
                     half.append(50 * (v[f"{name}_hi"] - v[f"{name}_lo"]))
-            per_kind[f"{scope} {kind}"] = {
+            per_kind[f"{scope} {kind.removeprefix('sample_').rstrip('_')}"] = {
                 "max_abs_error": float(np.max(np.abs(errors))),
                 "mean_abs_error": float(np.mean(np.abs(errors))),
                 "max_abs_error_vs_sampled_truth": float(np.max(np.abs(sampled_errors))),
@@ -320,6 +422,8 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
                 "corpus_interval_coverage": float(np.mean(corpus_covered)),
                 "max_half_width": float(np.max(half)),
                 "mean_half_width": float(np.mean(half)),
+                "mean_bytes_tagged": float(np.mean(tagged_bytes)),
+                "mean_sampling_fraction": float(np.mean(fractions)),
             }
         summary[name] = per_kind
     return summary
@@ -328,7 +432,7 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
 def print_report(report: dict[str, Any]) -> None:
     methods = report["estimators"]
     print(
-        f"{'fold':<7}{'design':<17}{'domain':<9}{'truth':>7}"
+        f"{'fold':<7}{'design':<30}{'domain':<9}{'truth':>7}"
         + "".join(f"{m + ' err':>10}{'±':>6}" for m in methods)
     )
     for k, design, value in designs(report):
@@ -338,18 +442,28 @@ def print_report(report: dict[str, Any]) -> None:
                 covered = "" if v[f"{m}_lo"] <= v["truth"] <= v[f"{m}_hi"] else "!"
                 half_width = 50 * (v[f"{m}_hi"] - v[f"{m}_lo"])
                 cells += f"{100 * (v[m] - v['truth']):+9.2f}{covered:1}{half_width:6.2f}"
-            print(f"{k:<7}{design:<17}{label:<9}{v['truth']:7.4f}{cells}")
+            print(f"{k:<7}{design:<30}{label:<9}{v['truth']:7.4f}{cells}")
     print("err = estimate - truth (of the whole input) in points; ± = half-width of the 95% input-level")
     print("interval; ! = interval misses truth")
     print(
-        f"{'estimator':<10}{'kind':<15}{'max|err|':>9}{'mean|err|':>10}{'≤0.5':>6}{'≤1':>6}{'cover':>7}{'cover(c)':>9}{'max±':>6}"
+        f"{'estimator':<10}{'kind':<28}{'max|err|':>9}{'mean|err|':>10}{'≤0.5':>6}{'≤1':>6}{'cover':>7}{'cover(c)':>9}"
+        f"{'max±':>6}{'bytes':>7}{'f':>7}"
     )
     for name, kinds in report["summary"].items():
         for kind, s in kinds.items():
             print(
-                f"{name:<10}{kind:<15}{s['max_abs_error']:9.2f}{s['mean_abs_error']:10.2f}{s['within_0.5']:6.2f}"
-                f"{s['within_1']:6.2f}{s['coverage']:7.2f}{s['corpus_interval_coverage']:9.2f}{s['max_half_width']:6.2f}"
+                f"{name:<10}{kind:<28}{s['max_abs_error']:9.2f}{s['mean_abs_error']:10.2f}{s['within_0.5']:6.2f}"
+                f"{s['within_1']:6.2f}{s['coverage']:7.2f}{s['corpus_interval_coverage']:9.2f}"
+                f"{s['max_half_width']:6.2f}{s['mean_bytes_tagged']:7.2f}{s['mean_sampling_fraction']:7.2f}"
             )
+    print("the design alone (weighted true shares of the sample vs the input's), points")
+    for label, scopes in report["sampling_only"].items():
+        cells = "  ".join(
+            f"{scope}: rms {v['rms_error_max_domain']:.2f} max {v['max_abs_error']:.2f} "
+            f"bias {v['max_abs_mean_error']:.2f} bytes {v['bytes_tagged']:.2f}"
+            for scope, v in scopes.items()
+        )
+        print(f"{label:<18}{cells}")
 
 
 if __name__ == "__main__":

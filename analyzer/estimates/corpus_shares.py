@@ -1,6 +1,7 @@
 """Corrected domain shares with intervals for a finished store: the `share_estimates` table.
 
-Reads one row per tagged document with its bootstrap block (sql/11_share_blocks.sql), estimates
+Reads per bootstrap block (cluster) and overall sums of the tagged documents from DuckDB
+(sql/11_share_blocks.sql; never one row per document, so memory follows the number of blocks), estimates
 shares with the chosen estimator (cc, acc, pcc, pacc or emq) and bounds them twice: for the analysed
 input (finite-population-corrected sampling error plus the classifier's own error) and for the
 corpus the input was drawn from (the full cluster bootstrap plus the classifier's error). Without
@@ -36,11 +37,14 @@ from analyzer.estimates.bootstrap import (
 )
 from analyzer.estimates.quantification import (
     confusion_counts,
+    expectation_maximisation_priors,
     expectation_maximisation_shares,
-    label_noise_covariance,
+    label_noise_covariance_from_moments,
+    label_noise_moments,
     probabilistic_confusion_totals,
     rates_from_counts,
 )
+from analyzer.sampler import design_sampling_fractions
 from analyzer.sql_library import load_sql
 
 DEV_PREDICTION_COLUMNS = ("label", *(f"p_{label}" for label in DOMAINS), "n_bytes")
@@ -153,6 +157,58 @@ class ShareEstimate:
     sampling_fraction: float
 
 
+@dataclass(frozen=True)
+class ShareStatistics:
+    """All that `estimate_shares_from_statistics` needs of one measure's documents: sums only.
+
+    C clusters (bootstrap blocks, in a fixed order) by S domains, plus a few global sums; the store
+    computes them in DuckDB (sql/11_share_blocks.sql), `document_statistics` from per-document arrays.
+    The posteriors q are the calibrated probabilities, or EMQ's re-weighted ones.
+    """
+
+    counts: np.ndarray
+    """(C, S) weight per cluster and predicted domain."""
+    posterior_totals: np.ndarray
+    """(C, S) sum of w q per cluster."""
+    calibrated_totals: np.ndarray
+    """(S,) sum of w p with the calibrated probabilities (the PCC reading)."""
+    noise_diagonal: np.ndarray
+    """(S,) sum of w^2 q: with `noise_outer` the label-noise covariance."""
+    noise_outer: np.ndarray
+    """(S, S) sum of w^2 q q^T."""
+    total_weight: float
+    """sum of w."""
+
+
+def document_statistics(
+    cluster_ids: np.ndarray,
+    weights: np.ndarray,
+    probabilities: np.ndarray,
+    *,
+    predicted: np.ndarray | None = None,
+    posteriors: np.ndarray | None = None,
+) -> ShareStatistics:
+    """The sums of `ShareStatistics` from one row per document (dense cluster ids, weights, calibrated
+    probabilities, rows renormalised here; `predicted` defaults to the argmax, `posteriors` to them)."""
+    ids = np.asarray(cluster_ids, dtype=np.int64)
+    w = np.asarray(weights, dtype=np.float64)
+    p = np.asarray(probabilities, dtype=np.float64)
+    p = p / p.sum(axis=1, keepdims=True)
+    posterior = p if posteriors is None else np.asarray(posteriors, dtype=np.float64)
+    n_classes = p.shape[1]
+    n_clusters = int(ids.max()) + 1 if ids.size else 0
+    top = p.argmax(axis=1) if predicted is None else np.asarray(predicted, dtype=np.int64)
+    diagonal, outer, total = label_noise_moments(posterior, w)
+    return ShareStatistics(
+        counts=cluster_totals(ids, top, w, n_clusters, n_classes),
+        posterior_totals=probability_cluster_totals(ids, posterior, w, n_clusters),
+        calibrated_totals=w @ p,
+        noise_diagonal=diagonal,
+        noise_outer=outer,
+        total_weight=total,
+    )
+
+
 def estimate_shares(
     cluster_ids: np.ndarray,
     weights: np.ndarray,
@@ -167,10 +223,50 @@ def estimate_shares(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> ShareEstimate:
-    """Shares of one measure by `method`, with an input-level and a corpus-level interval.
+    """Shares of one measure by `method` from one row per document; see `estimate_shares_from_statistics`.
 
     Per document: its bootstrap cluster (dense ids), its weight (e.g. tokens x sample weight) and its
-    calibrated probabilities; `predicted` is its top domain (default: the argmax). Every replicate adds up
+    calibrated probabilities; `predicted` is its top domain (default: the argmax). A thin wrapper:
+    EMQ's posteriors, then `document_statistics`, then the estimate from those sums (the store
+    computes the same sums in DuckDB instead).
+    """
+    if method not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {method!r}; choose one of {ESTIMATORS}")
+    if not 0.0 < sampling_fraction <= 1.0:
+        raise ValueError(f"sampling_fraction must be in (0, 1], got {sampling_fraction}")
+    w = np.asarray(weights, dtype=np.float64)
+    posterior = None
+    if method == "emq":
+        if training_prior is None:
+            raise ValueError("the EMQ estimator needs the model's training prior")
+        p = np.asarray(probabilities, dtype=np.float64)
+        _, posterior = expectation_maximisation_shares(p / p.sum(axis=1, keepdims=True), w, training_prior)
+    statistics = document_statistics(cluster_ids, w, probabilities, predicted=predicted, posteriors=posterior)
+    return estimate_shares_from_statistics(
+        statistics,
+        method,
+        dev=dev,
+        sampling_fraction=sampling_fraction,
+        replicates=replicates,
+        confidence=confidence,
+        seed=seed,
+    )
+
+
+def estimate_shares_from_statistics(
+    statistics: ShareStatistics,
+    method: str,
+    *,
+    dev: DevPredictions | None = None,
+    sampling_fraction: float = 1.0,
+    replicates: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> ShareEstimate:
+    """Shares of one measure by `method`, with an input-level and a corpus-level interval.
+
+    For EMQ, `statistics` must hold its re-weighted posteriors (they are the PCC of them). Every
+    replicate adds up
     - sampling: a cluster bootstrap deviation with the point model; for the input-level interval it
       is scaled by sqrt(1 - f) (finite-population correction: with every document read, f = 1, there
       is no sampling error about the input), for the corpus-level one it is kept whole;
@@ -187,22 +283,11 @@ def estimate_shares(
         raise ValueError(f"unknown estimator {method!r}; choose one of {ESTIMATORS}")
     if not 0.0 < sampling_fraction <= 1.0:
         raise ValueError(f"sampling_fraction must be in (0, 1], got {sampling_fraction}")
-    ids = np.asarray(cluster_ids, dtype=np.int64)
-    w = np.asarray(weights, dtype=np.float64)
-    p = np.asarray(probabilities, dtype=np.float64)
-    p = p / p.sum(axis=1, keepdims=True)
-    n_classes = p.shape[1]
-    n_clusters = int(ids.max()) + 1 if ids.size else 0
-    top = p.argmax(axis=1) if predicted is None else np.asarray(predicted, dtype=np.int64)
-    counts = cluster_totals(ids, top, w, n_clusters, n_classes)
+    counts = np.asarray(statistics.counts, dtype=np.float64)
+    n_classes = counts.shape[1]
     cc_point = counts.sum(axis=0) / counts.sum()
-    pcc_point = (w @ p) / w.sum()
-    posterior = p
-    if method == "emq":
-        if training_prior is None:
-            raise ValueError("the EMQ estimator needs the model's training prior")
-        _, posterior = expectation_maximisation_shares(p, w, training_prior)
-    prob_totals = probability_cluster_totals(ids, posterior, w, n_clusters)
+    pcc_point = statistics.calibrated_totals / statistics.total_weight
+    prob_totals = np.asarray(statistics.posterior_totals, dtype=np.float64)
     estimator = _point_estimator(method, dev)
     sampling = cluster_bootstrap(
         counts,
@@ -222,7 +307,9 @@ def estimate_shares(
         matrices = np.stack([next(draws) for _ in range(replicates)])
         model = estimator(totals, ptotals, matrices) - point
     rng = np.random.default_rng(seed + 1)
-    covariance = label_noise_covariance(posterior, w)
+    covariance = label_noise_covariance_from_moments(
+        statistics.noise_diagonal, statistics.noise_outer, statistics.total_weight
+    )
     noise = rng.multivariate_normal(np.zeros(n_classes), covariance, size=replicates, method="eigh")
     # A bias of unknown sign up to b = |CC - PCC| is a rectangular distribution on [-b, b]: standard
     # uncertainty b / sqrt(3) (GUM type B), combined as a normal term so the bounds reach past +-b.
@@ -277,32 +364,33 @@ def share_estimates(connection: duckdb.DuckDBPyConnection, settings: EstimateSet
     `<prefix>_lo/_hi` bound the share of the analysed input (finite-population corrected, so they
     narrow to the classifier's own error when every document was read); `<prefix>_corpus_lo/_hi`
     bound the share of the corpus the input's blocks stand for (full cluster bootstrap), which is
-    what `analyzer estimate --corpus` extrapolates.
+    what `analyzer estimate --corpus` extrapolates. Only per-cluster and global sums leave DuckDB
+    (sql/11_share_blocks.sql), so memory grows with the number of clusters, not of documents; EMQ
+    runs each of its iterations as one more aggregation over `documents`.
     """
     if settings.estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {settings.estimator!r}; choose one of {ESTIMATORS}")
-    docs = connection.execute(load_sql("11_share_blocks"), {"block_size": settings.block_size}).fetchnumpy()
     dev = load_dev_predictions(settings.dev_predictions) if settings.dev_predictions else None
     prior = training_prior_for(settings.dev_predictions, dev)
     method = settings.estimator
     if (method in ("acc", "pacc") and dev is None) or (method == "emq" and prior is None):
         method = "cc"
-    ids = np.asarray(docs["cluster_index"], dtype=np.int64)
-    probabilities = (
-        np.column_stack([np.asarray(docs[f"p_{label}"], dtype=np.float64) for label in DOMAINS])
-        if ids.size
-        else np.zeros((0, len(DOMAINS)))
-    )
-    sample_weight = np.asarray(docs["sample_weight"], dtype=np.float64)
-    predicted = np.asarray(docs["domain_index"], dtype=np.int64)
+    n_classes = len(DOMAINS)
+    ones = np.ones((len(MEASURES), n_classes))
+    blocks, summary = _share_blocks(connection, settings.block_size, ones, with_blocks=True)
+    calibrated = summary[:, _POSTERIOR_SUMS]
+    if method == "emq" and prior is not None:
+        ratios = _emq_ratios(connection, settings.block_size, summary[:, 1], prior)
+        posterior_blocks, summary = _share_blocks(connection, settings.block_size, ratios, with_blocks=True)
+        blocks[:, len(MEASURES) * n_classes :] = posterior_blocks[:, len(MEASURES) * n_classes :]
     columns: dict[str, list[object]] = {"domain": list(DOMAINS)}
-    for measure, prefix in MEASURES:
-        amount = np.asarray(docs[measure], dtype=np.float64)
-        weighted = amount * sample_weight
-        fraction = float(amount.sum() / weighted.sum()) if weighted.sum() > 0 else 1.0
-        values = _estimate_or_point(
-            ids, weighted, probabilities, predicted, method, dev, prior, fraction, settings
-        )
+    # f of the input-level factor sqrt(1 - f) from each document's inclusion probability, not the
+    # tagged fraction: they differ under the size-aware design (analyzer/sampler.py, sql/11a)
+    fractions = design_sampling_fractions(connection, [measure for measure, _ in MEASURES])
+    for index, (_, prefix) in enumerate(MEASURES):
+        fraction = fractions[index]
+        statistics = _measure_statistics(blocks, summary, calibrated, index)
+        values = _estimate_or_point(statistics, method, dev, fraction, settings)
         for suffix, value in zip(("", "_lo", "_hi", "_corpus_lo", "_corpus_hi"), values, strict=True):
             columns[f"{prefix}{suffix}"] = value
     note = "" if method == settings.estimator else f" ({settings.estimator} needs dev predictions)"
@@ -311,41 +399,97 @@ def share_estimates(connection: duckdb.DuckDBPyConnection, settings: EstimateSet
     return pa.table(columns)
 
 
+# Layout of one measure's 27 numbers in the summary row of sql/11_share_blocks.sql.
+_POSTERIOR_SUMS = slice(2, 7)
+_NOISE_DIAGONAL = slice(7, 12)
+_NOISE_UPPER = slice(12, 27)
+
+
+def _share_blocks(
+    connection: duckdb.DuckDBPyConnection, block_size: int, ratios: np.ndarray, *, with_blocks: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """sql/11_share_blocks.sql at these prior ratios: (C, 30) cluster totals, (measures, 27) summary."""
+    parameters: dict[str, object] = {"block_size": block_size, "with_blocks": with_blocks}
+    for (measure, _), ratio in zip(MEASURES, ratios, strict=True):
+        parameters[f"ratio_{measure}"] = [float(value) for value in ratio]
+    table = connection.sql(load_sql("11_share_blocks"), params=parameters).to_arrow_table()
+    width = 2 * len(MEASURES) * len(DOMAINS)
+    totals = table.column("totals").combine_chunks().flatten().fill_null(0.0)
+    summary = table.column("summary").combine_chunks().flatten().fill_null(0.0)
+    return (
+        totals.to_numpy().astype(np.float64).reshape(-1, width),
+        summary.to_numpy().astype(np.float64).reshape(len(MEASURES), -1),
+    )
+
+
+def _emq_ratios(
+    connection: duckdb.DuckDBPyConnection, block_size: int, weighted: np.ndarray, prior: np.ndarray
+) -> np.ndarray:
+    """EMQ's final prior ratios per measure, each E and M step one aggregation in DuckDB."""
+    live = np.flatnonzero(weighted > 0)
+    ratios = np.ones((len(MEASURES), len(DOMAINS)))
+    if live.size == 0:
+        return ratios
+
+    def weighted_posterior_sums(live_ratios: np.ndarray) -> np.ndarray:
+        ratios[live] = live_ratios
+        _, summary = _share_blocks(connection, block_size, ratios, with_blocks=False)
+        sums: np.ndarray = summary[live][:, _POSTERIOR_SUMS]
+        return sums
+
+    _, final = expectation_maximisation_priors(weighted_posterior_sums, weighted[live], prior)
+    ratios[live] = final
+    return ratios
+
+
+def _measure_statistics(
+    blocks: np.ndarray, summary: np.ndarray, calibrated: np.ndarray, index: int
+) -> ShareStatistics:
+    """One measure's statistics, over the clusters that carry any of its weight."""
+    n_classes = len(DOMAINS)
+    counts = blocks[:, index * n_classes : (index + 1) * n_classes]
+    offset = (len(MEASURES) + index) * n_classes
+    posterior_totals = blocks[:, offset : offset + n_classes]
+    keep = counts.sum(axis=1) > 0
+    upper = np.zeros((n_classes, n_classes))
+    upper[np.triu_indices(n_classes)] = summary[index, _NOISE_UPPER]
+    outer = upper + np.triu(upper, 1).T
+    return ShareStatistics(
+        counts=counts[keep],
+        posterior_totals=posterior_totals[keep],
+        calibrated_totals=calibrated[index],
+        noise_diagonal=summary[index, _NOISE_DIAGONAL],
+        noise_outer=outer,
+        total_weight=float(summary[index, 1]),
+    )
+
+
 def _estimate_or_point(
-    ids: np.ndarray,
-    weights: np.ndarray,
-    probabilities: np.ndarray,
-    predicted: np.ndarray,
+    statistics: ShareStatistics,
     method: str,
     dev: DevPredictions | None,
-    prior: np.ndarray | None,
     fraction: float,
     settings: EstimateSettings,
 ) -> list[list[object]]:
     """(point, lo, hi, corpus_lo, corpus_hi) as columns; None where they cannot be estimated."""
     nothing: list[object] = [None] * len(DOMAINS)
-    keep = weights > 0
-    if not keep.any():
+    if statistics.counts.shape[0] == 0:
         return [nothing] * 5
-    _, dense = np.unique(ids[keep], return_inverse=True)
     try:
-        result = estimate_shares(
-            dense.reshape(-1),
-            weights[keep],
-            probabilities[keep],
+        result = estimate_shares_from_statistics(
+            statistics,
             method,
             dev=dev,
-            training_prior=prior,
             sampling_fraction=min(max(fraction, 1e-12), 1.0),
-            predicted=predicted[keep],
             replicates=settings.replicates,
             confidence=settings.confidence,
             seed=settings.seed,
         )
     except ValueError:
         # fewer than two clusters or a replicate of empty clusters (tiny inputs): point only
-        point = _point_only(weights[keep], probabilities[keep], predicted[keep], method, dev, prior)
-        return [list(point), nothing, nothing, nothing, nothing]
+        estimator = _point_estimator(method, dev)
+        totals = statistics.counts.sum(axis=0)[None], statistics.posterior_totals.sum(axis=0)[None]
+        return [list(estimator(*totals, None)[0]), nothing, nothing, nothing, nothing]
     return [
         list(result.point),
         list(result.input_lo),
@@ -353,20 +497,3 @@ def _estimate_or_point(
         list(result.corpus_lo),
         list(result.corpus_hi),
     ]
-
-
-def _point_only(
-    weights: np.ndarray,
-    probabilities: np.ndarray,
-    predicted: np.ndarray,
-    method: str,
-    dev: DevPredictions | None,
-    prior: np.ndarray | None,
-) -> np.ndarray:
-    p = probabilities / probabilities.sum(axis=1, keepdims=True)
-    if method == "emq" and prior is not None:
-        return expectation_maximisation_shares(p, weights, prior)[0]
-    counts = np.bincount(predicted, weights=weights, minlength=p.shape[1]).astype(np.float64)
-    estimator = _point_estimator(method, dev)
-    point: np.ndarray = estimator(counts[None], (weights @ p)[None], None)[0]
-    return point

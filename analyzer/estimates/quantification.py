@@ -8,6 +8,8 @@ assumes error rates do not depend on document length.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 from numpy.typing import ArrayLike
@@ -196,21 +198,62 @@ def expectation_maximisation_shares(
     w = _weights_or_ones(weights, p.shape[0])
     if w.sum() <= 0:
         raise ValueError("corpus has zero total weight: no shares can be estimated")
+    if np.shape(training_prior) != (p.shape[1],):
+        raise ValueError("training_prior must be positive, one entry per class")
+
+    def weighted_posterior_sums(ratios: FloatArray) -> FloatArray:
+        sums: FloatArray = (w @ reweighted_posteriors(p, ratios[0]))[None]
+        return sums
+
+    shares, ratios = expectation_maximisation_priors(
+        weighted_posterior_sums, np.array([w.sum()]), training_prior, max_iterations, tolerance
+    )
+    return shares[0], reweighted_posteriors(p, ratios[0])
+
+
+def reweighted_posteriors(probs: FloatArray, ratio: FloatArray) -> FloatArray:
+    """The E step: posteriors p(y|x) r(y), renormalised, for the prior ratio r = q / training prior."""
+    scaled = probs * ratio
+    posterior: FloatArray = scaled / scaled.sum(axis=1, keepdims=True)
+    return posterior
+
+
+def expectation_maximisation_priors(
+    weighted_posterior_sums: Callable[[FloatArray], FloatArray],
+    totals: ArrayLike,
+    training_prior: ArrayLike,
+    max_iterations: int = 1000,
+    tolerance: float = 1e-10,
+) -> tuple[FloatArray, FloatArray]:
+    """The EMQ iteration for M weightings of the same documents at once, given only their sums.
+
+    `weighted_posterior_sums` maps (M, S) prior ratios q / training prior to the (M, S) sums
+    sum_d w_d posterior_d under them (one E and M step; documents may stay where they are, e.g. in
+    DuckDB), `totals` is sum_d w_d per weighting. A weighting stops moving once it has converged, as
+    if run alone. Returns (q, the ratios of the last E step: the posteriors that gave q), both (M, S).
+    """
+    total = np.asarray(totals, dtype=np.float64)
+    if total.ndim != 1 or np.any(total <= 0) or not np.all(np.isfinite(total)):
+        raise ValueError("corpus has zero total weight: no shares can be estimated")
     prior = np.asarray(training_prior, dtype=np.float64)
-    if prior.shape != (p.shape[1],) or np.any(prior <= 0) or not np.all(np.isfinite(prior)):
+    if prior.ndim != 1 or np.any(prior <= 0) or not np.all(np.isfinite(prior)):
         raise ValueError("training_prior must be positive, one entry per class")
     prior = prior / prior.sum()
-    shares = prior.copy()
-    posterior = p
+    shares = np.tile(prior, (total.size, 1))
+    ratios = np.ones_like(shares)
+    moving = np.ones(total.size, dtype=np.bool_)
     for _ in range(max_iterations):
-        scaled = p * (shares / prior)
-        posterior = scaled / scaled.sum(axis=1, keepdims=True)
-        updated: FloatArray = (w @ posterior) / w.sum()
-        converged = float(np.abs(updated - shares).max()) < tolerance
-        shares = updated
-        if converged:
+        ratios[moving] = shares[moving] / prior
+        sums = np.asarray(weighted_posterior_sums(ratios), dtype=np.float64)
+        if sums.shape != shares.shape:
+            raise ValueError(f"need {shares.shape} posterior sums, one row per weighting; got {sums.shape}")
+        updated = sums / total[:, None]
+        converged = np.abs(updated - shares).max(axis=1) < tolerance
+        shares[moving] = updated[moving]
+        moving &= ~converged
+        if not moving.any():
             break
-    return shares, posterior
+    return shares, ratios
 
 
 def label_noise_covariance(probs: ArrayLike, weights: ArrayLike | None) -> FloatArray:
@@ -219,11 +262,23 @@ def label_noise_covariance(probs: ArrayLike, weights: ArrayLike | None) -> Float
     Even with every document read and a perfectly calibrated model, which documents are the
     misclassified ones is unknown: sum_d w_d^2 (diag(p_d) - p_d p_d^T) / W^2.
     """
+    return label_noise_covariance_from_moments(*label_noise_moments(probs, weights))
+
+
+def label_noise_moments(probs: ArrayLike, weights: ArrayLike | None) -> tuple[FloatArray, FloatArray, float]:
+    """(sum_d w_d^2 p_d, sum_d w_d^2 p_d p_d^T, W): all `label_noise_covariance` needs of the documents."""
     p = _probability_rows(probs)
     w = _weights_or_ones(weights, p.shape[0])
-    total = w.sum()
+    w2 = w**2
+    diagonal: FloatArray = w2 @ p
+    outer: FloatArray = (p * w2[:, None]).T @ p
+    return diagonal, outer, float(w.sum())
+
+
+def label_noise_covariance_from_moments(diagonal: ArrayLike, outer: ArrayLike, total: float) -> FloatArray:
+    """The label-noise covariance (diag(sum w^2 p) - sum w^2 p p^T) / W^2 from its sums."""
     if total <= 0:
         raise ValueError("corpus has zero total weight")
-    w2 = w**2
-    cov: FloatArray = (np.diag(w2 @ p) - (p * w2[:, None]).T @ p) / total**2
+    diag = np.diag(np.asarray(diagonal, dtype=np.float64))
+    cov: FloatArray = (diag - np.asarray(outer, dtype=np.float64)) / total**2
     return cov

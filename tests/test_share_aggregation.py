@@ -1,0 +1,205 @@
+"""The store's share estimates come from per-cluster and global sums computed in DuckDB
+(sql/11_share_blocks.sql); they must equal the per-document path (`estimate_shares` on one row per
+document, the previous design) for every estimator: same points, same intervals, same seed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from analyzer import DOMAINS
+from analyzer.estimates import corpus_shares
+from analyzer.estimates.corpus_shares import (
+    ESTIMATORS,
+    MEASURES,
+    EstimateSettings,
+    ShareEstimate,
+    ShareStatistics,
+    estimate_shares,
+    load_dev_predictions,
+    share_estimates,
+    training_prior_for,
+)
+from analyzer.estimates.quantification import expectation_maximisation_priors, expectation_maximisation_shares
+
+S = len(DOMAINS)
+TRAIN_COUNTS = {"finance": 240, "law": 180, "code": 150, "medical": 130, "other": 300}
+
+# The previous design's per-document query: what the per-document path reads.
+PER_DOCUMENT = """
+SELECT
+    dense_rank() OVER (ORDER BY shard, row_index // $block_size) - 1 AS cluster_index,
+    array_position(['finance', 'law', 'code', 'medical', 'other'], domain) - 1 AS domain_index,
+    n_tokens::DOUBLE AS tokens,
+    (n_tokens * (NOT is_duplicate)::INTEGER)::DOUBLE AS dedup_tokens,
+    n_bytes::DOUBLE AS bytes,
+    sample_weight::DOUBLE AS sample_weight,
+    p_finance::DOUBLE AS p_finance, p_law::DOUBLE AS p_law, p_code::DOUBLE AS p_code,
+    p_medical::DOUBLE AS p_medical, p_other::DOUBLE AS p_other
+FROM documents
+ORDER BY doc_seq
+"""
+
+
+def generated_store(seed: int = 0) -> duckdb.DuckDBPyConnection:
+    """A `documents` table like a sampled run's: uneven shards, per-shard sample weights, soft float32
+    posteriors, duplicates (a whole block of them, so dedup_tokens drops a cluster), empty documents."""
+    rng = np.random.default_rng(seed)
+    sizes = [700, 90, 1300, 5, 400]
+    shard = np.concatenate([np.full(n, f"s{k}") for k, n in enumerate(sizes)])
+    row_index = np.concatenate([np.arange(n) for n in sizes])
+    n = shard.size
+    true = rng.choice(S, size=n, p=[0.1, 0.05, 0.15, 0.05, 0.65])
+    logits = 1.5 * np.eye(S)[true] + rng.normal(size=(n, S))
+    p = np.exp(logits)
+    p = (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+    n_tokens = rng.gamma(2.0, 300.0, size=n).astype(np.int64)
+    n_tokens[rng.random(n) < 0.02] = 0
+    is_duplicate = rng.random(n) < 0.15
+    is_duplicate[(shard == "s0") & (row_index < 64)] = True
+    weight_of_shard = {f"s{k}": w for k, w in enumerate([1.0, 2.5, 1.25, 4.0, 1.0])}
+    table = pa.table(
+        {
+            "shard": shard,
+            "row_index": row_index,
+            "doc_seq": np.arange(n),
+            "domain": np.array(DOMAINS)[p.argmax(axis=1)],
+            **{f"p_{label}": p[:, k] for k, label in enumerate(DOMAINS)},
+            "n_tokens": n_tokens,
+            "n_bytes": n_tokens * 4 + rng.integers(0, 50, size=n),
+            "is_duplicate": is_duplicate,
+            "sample_weight": np.array([weight_of_shard[s] for s in shard]),
+        }
+    )
+    connection = duckdb.connect()
+    connection.register("documents_source", table)
+    connection.execute("CREATE TABLE documents AS SELECT * FROM documents_source")
+    connection.unregister("documents_source")
+    return connection
+
+
+def write_dev_predictions(folder: Path, seed: int = 1) -> Path:
+    rng = np.random.default_rng(seed)
+    n = 1500
+    true = rng.integers(0, S, size=n)
+    logits = 2.0 * np.eye(S)[true] + rng.normal(size=(n, S))
+    p = np.exp(logits)
+    p /= p.sum(axis=1, keepdims=True)
+    path = folder / "model.dev-predictions.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "label": np.array(DOMAINS)[true],
+                **{f"p_{label}": p[:, k] for k, label in enumerate(DOMAINS)},
+                "n_bytes": rng.integers(100, 5000, size=n),
+            }
+        ),
+        path,
+    )
+    (folder / "model.metrics.json").write_text(json.dumps({"train": {"train_counts": TRAIN_COUNTS}}))
+    return path
+
+
+def per_document_estimates(
+    connection: duckdb.DuckDBPyConnection, settings: EstimateSettings, fractions: list[float]
+) -> pa.Table:
+    """The store's table the previous way: every document fetched, `estimate_shares` on the arrays,
+    with the store's sampling fraction of each measure (how f is defined is not at stake here)."""
+    docs = connection.execute(PER_DOCUMENT, {"block_size": settings.block_size}).fetchnumpy()
+    assert settings.dev_predictions is not None
+    dev = load_dev_predictions(settings.dev_predictions)
+    prior = training_prior_for(settings.dev_predictions, dev)
+    ids = np.asarray(docs["cluster_index"], dtype=np.int64)
+    probabilities = np.column_stack([np.asarray(docs[f"p_{label}"], dtype=np.float64) for label in DOMAINS])
+    sample_weight = np.asarray(docs["sample_weight"], dtype=np.float64)
+    predicted = np.asarray(docs["domain_index"], dtype=np.int64)
+    columns: dict[str, list[object]] = {"domain": list(DOMAINS)}
+    for (measure, prefix), fraction in zip(MEASURES, fractions, strict=True):
+        weighted = np.asarray(docs[measure], dtype=np.float64) * sample_weight
+        keep = weighted > 0
+        _, dense = np.unique(ids[keep], return_inverse=True)
+        result = estimate_shares(
+            dense.reshape(-1),
+            weighted[keep],
+            probabilities[keep],
+            settings.estimator,
+            dev=dev,
+            training_prior=prior,
+            sampling_fraction=fraction,
+            predicted=predicted[keep],
+            replicates=settings.replicates,
+            confidence=settings.confidence,
+            seed=settings.seed,
+        )
+        values = (result.point, result.input_lo, result.input_hi, result.corpus_lo, result.corpus_hi)
+        for suffix, value in zip(("", "_lo", "_hi", "_corpus_lo", "_corpus_hi"), values, strict=True):
+            columns[f"{prefix}{suffix}"] = list(value)
+    return pa.table(columns)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_aggregated_store_path_equals_the_per_document_path(
+    tmp_path: Path, estimator: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connection = generated_store()
+    settings = EstimateSettings(
+        dev_predictions=write_dev_predictions(tmp_path),
+        estimator=estimator,
+        block_size=64,
+        replicates=400,
+        seed=7,
+    )
+    fractions: list[float] = []
+    from_statistics = corpus_shares.estimate_shares_from_statistics
+
+    def spy(statistics: ShareStatistics, method: str, **options: Any) -> ShareEstimate:
+        fractions.append(options["sampling_fraction"])
+        return from_statistics(statistics, method, **options)
+
+    monkeypatch.setattr(corpus_shares, "estimate_shares_from_statistics", spy)
+    aggregated = share_estimates(connection, settings)
+    monkeypatch.undo()
+    assert len(fractions) == len(MEASURES) and min(fractions) < 1.0  # a sampled input
+    expected = per_document_estimates(connection, settings, fractions)
+    assert aggregated.column("estimator").to_pylist() == [estimator] * S
+    for name in expected.column_names[1:]:
+        got = np.array(aggregated.column(name).to_pylist(), dtype=np.float64)
+        want = np.array(expected.column(name).to_pylist(), dtype=np.float64)
+        # Only the order of floating-point sums differs (DuckDB vs numpy). Points agree to rounding;
+        # bounds to ~1e-10: the label-noise covariance is singular (rows sum to 0), and the square
+        # root of its rounding-level null eigenvalue (~1e-20) enters every draw.
+        tolerance = 1e-12 if name.endswith("share") else 1e-8
+        np.testing.assert_allclose(got, want, rtol=0, atol=tolerance, err_msg=f"{estimator} {name}")
+    # the generated store exercises what matters: a sampled input and a cluster without dedup weight
+    point = np.array(aggregated.column("token_share").to_pylist())
+    assert point.sum() == pytest.approx(1.0)
+    lo, hi = (np.array(aggregated.column(c).to_pylist()) for c in ("token_share_lo", "token_share_hi"))
+    assert np.all(hi - lo > 0)
+
+
+def test_emq_on_several_weightings_at_once_equals_one_at_a_time() -> None:
+    rng = np.random.default_rng(5)
+    p = rng.dirichlet(np.ones(S), size=3000)
+    weights = rng.gamma(2.0, 100.0, size=(3, 3000))
+    weights[1, :1000] = 0.0
+    prior = np.array(list(TRAIN_COUNTS.values()), dtype=np.float64)
+
+    def sums(ratios: np.ndarray) -> np.ndarray:
+        out: np.ndarray = np.stack(
+            [w @ (p * r / (p * r).sum(axis=1, keepdims=True)) for w, r in zip(weights, ratios, strict=True)]
+        )
+        return out
+
+    shares, ratios = expectation_maximisation_priors(sums, weights.sum(axis=1), prior)
+    for k in range(3):
+        alone, posterior = expectation_maximisation_shares(p, weights[k], prior)
+        np.testing.assert_allclose(shares[k], alone, rtol=1e-12, atol=1e-15)
+        reweighted = p * ratios[k] / (p * ratios[k]).sum(axis=1, keepdims=True)
+        np.testing.assert_allclose(reweighted, posterior, rtol=1e-12, atol=1e-15)
