@@ -343,3 +343,13 @@ def test_boilerplate_threshold_rises_with_chance_collisions() -> None:
         assert threshold == 4 or poisson.sf(threshold - 3, expected) > 1e-3
         previous = threshold
     assert previous > 4
+
+
+def test_poisson_tail_matches_scipy() -> None:
+    from scipy.stats import poisson
+
+    from analyzer.dedup.boilerplate import poisson_at_least
+
+    for mean in (0.0, 0.001, 0.12, 1.2, 12.0, 40.0):
+        for count in (0, 1, 2, 3, 5, 8, 20, 60):
+            assert poisson_at_least(count, mean) == pytest.approx(poisson.sf(count - 1, mean), abs=1e-9)

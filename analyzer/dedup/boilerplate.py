@@ -12,7 +12,7 @@ responds to text that is really shared.
 
 from __future__ import annotations
 
-from scipy.stats import poisson
+import math
 
 MINHASH_VALUES = 2.0**32
 
@@ -28,6 +28,16 @@ def boilerplate_threshold(minimum: int, total_shingles: float, chance_tail: floa
         return 0
     expected = max(float(total_shingles), 0.0) / MINHASH_VALUES
     threshold = max(int(minimum), 2)
-    while poisson.sf(threshold - 2, expected) > chance_tail:  # sf(k) = P(X > k) = P(X >= k + 1)
+    while poisson_at_least(threshold - 1, expected) > chance_tail:
         threshold += 1
     return threshold
+
+
+def poisson_at_least(count: int, mean: float) -> float:
+    """P(X >= count) for X ~ Poisson(mean), as 1 - P(X < count) (scipy.stats would cost ~0.8 s to import)."""
+    if count <= 0:
+        return 1.0
+    if mean <= 0:
+        return 0.0
+    below = sum(math.exp(k * math.log(mean) - mean - math.lgamma(k + 1)) for k in range(count))
+    return max(0.0, 1.0 - below)

@@ -13,7 +13,6 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 from numpy.typing import ArrayLike
-from scipy.optimize import nnls
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -131,6 +130,8 @@ def simplex_least_squares(observed: FloatArray, confusion: FloatArray) -> FloatA
     n_classes = observed.shape[0]
     a = np.vstack([confusion.T, np.full((1, n_classes), _SUM_ROW_WEIGHT)])
     b = np.concatenate([observed, [_SUM_ROW_WEIGHT]])
+    from scipy.optimize import nnls  # imported here: ~0.6 s of start-up that cc runs never need
+
     x, _ = nnls(a, b, maxiter=50 * n_classes)
     total = x.sum()
     if total <= 0:

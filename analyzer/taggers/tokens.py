@@ -7,8 +7,11 @@ download; counts match tiktoken), a path to a Hugging Face `tokenizer.json`, or
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -51,6 +54,9 @@ def _build_counter(spec: str) -> Callable[[list[str]], list[int]]:
             raise ModelError(f"--tokenizer {spec}: only 'column:token_count' is supported")
         return lambda texts: []
     if spec in OPENAI_ENCODINGS:
+        rust_tokenizer = _rust_tokenizer(spec)
+        if rust_tokenizer is not None:
+            return lambda texts: [rust_tokenizer.count(text) for text in texts]
         import bpe_openai
 
         encoding = bpe_openai.get_encoding(spec)
@@ -67,6 +73,35 @@ def _build_counter(spec: str) -> Callable[[list[str]], list[int]]:
 
 MAX_PIECE_CHARS = 500_000
 """bpe-openai refuses texts of 1,000,000 characters or more; longer texts are counted in pieces."""
+
+
+def _rust_tokenizer(encoding_name: str) -> Any | None:
+    """bpe-openai's Rust tokenizer for `encoding_name`, loaded without its Python package, or None.
+
+    Importing `bpe_openai` decodes the merge tables of three encodings in pure Python (0.6-2 s per
+    process, paid again by every worker), which a 6-shard run spent more time on than on counting;
+    its Rust extension carries the same tables compiled in and loads in ~30 ms. Its `count` gives
+    the same counts as `encode_ordinary` (checked on the shared corpus, and in the tests), about
+    20% faster, and has no input-length limit. Any surprise (a new package layout) falls back to
+    the package API.
+    """
+    try:
+        package = importlib.util.find_spec("bpe_openai")
+        if package is None or not package.submodule_search_locations:
+            return None
+        directory = Path(next(iter(package.submodule_search_locations)))
+        library = next(
+            iter(sorted(directory.glob("_bindings*.so")) + sorted(directory.glob("_bindings*.pyd")))
+        )
+        loader = importlib.machinery.ExtensionFileLoader("bpe_openai._bindings", str(library))
+        spec = importlib.util.spec_from_file_location("bpe_openai._bindings", library, loader=loader)
+        if spec is None:
+            return None
+        module = importlib.util.module_from_spec(spec)
+        loader.exec_module(module)
+        return module.tokenizer_for_encoding(encoding_name)
+    except Exception:  # noqa: BLE001 - any failure here only means: use the package API
+        return None
 
 
 def _count_in_pieces(encode: Callable[[str], list[int]], text: str) -> int:
