@@ -136,3 +136,29 @@ def test_near_duplicates_mostly_join_their_original(corpus_run: Path) -> None:
     # 5-grams at Jaccard 0.55-0.71); candidate verification (docs/dedup.md) keeps most apart; they
     # must stay a small fraction of the corpus.
     assert false_merges <= 0.005 * 6379
+
+
+def test_duplicate_clusters_meet_the_issue_targets(corpus_run: Path) -> None:
+    """Issue 6 targets through the whole run: near recall >= 0.98, cluster pairwise precision >= 0.995."""
+    with duckdb.connect(str(corpus_run), read_only=True) as db:
+        (recall,) = db.execute(
+            """
+            SELECT avg((d.cluster_id = o.cluster_id)::INT)
+            FROM truth t JOIN documents d ON d.doc_id = t.id JOIN documents o ON o.doc_id = t.dup_of
+            WHERE t.dup_kind = 'near'
+            """
+        ).fetchone() or (0.0,)
+        # every unordered pair of documents in one predicted cluster; right when their originals agree
+        pairs, right = db.execute(
+            """
+            WITH members AS (
+                SELECT d.cluster_id, d.doc_id, coalesce(t.dup_of, t.id) AS root
+                FROM documents d JOIN truth t ON t.id = d.doc_id
+                WHERE d.cluster_id IS NOT NULL
+            )
+            SELECT count(*), sum((a.root = b.root)::INT)
+            FROM members a JOIN members b ON a.cluster_id = b.cluster_id AND a.doc_id < b.doc_id
+            """
+        ).fetchone() or (0, 0)
+    assert recall >= 0.98
+    assert pairs > 400 and right / pairs >= 0.995
