@@ -1,230 +1,75 @@
 -- Question: for the share estimates and their intervals, what are the sufficient statistics of the
--- tagged documents, per bootstrap cluster and overall? A cluster is a block of $block_size
--- consecutive rows of one shard, since documents within a shard are not independent. Each measure
--- (tokens, dedup_tokens, bytes) has weight w = amount * sample_weight, sample_weight being how many
--- input documents a tagged one stands for. A document's posterior q for a measure is
--- p_k * r_k / sum_j p_j * r_j with r = $ratio_<measure>: all ones gives the calibrated
+-- tagged documents, per bootstrap cluster and over the whole input? A cluster is a block of
+-- $block_size consecutive rows of one shard, since documents within a shard are not independent.
+-- Each measure (tokens, dedup_tokens, bytes) weighs a document by w = amount * sample_weight,
+-- sample_weight being how many input documents a tagged one stands for. Its posterior for domain k
+-- is q_k = p_k r_k / sum_j p_j r_j with r = $ratio_<measure>: all ones gives the calibrated
 -- probabilities renormalised; EMQ passes its current shares over the training prior.
--- One row per cluster with `totals`: 15 weighted counts by predicted domain, then 15 totals of w q
--- (measure-major, domains in DOMAINS order). Then one summary row (cluster_index NULL) with
--- `summary`, 27 numbers per measure: the tagged amount and its weighted total (their ratio is the
--- tagged fraction of the input), sum w q (5), and the label-noise moments sum w^2 q (5) and the
--- upper triangle of sum w^2 q q^T (15, row-major). With $with_blocks false only the summary row
--- comes back: one E and M step of EMQ. analyzer/estimates/corpus_shares.py reads both, so no
--- per-document row leaves DuckDB.
-WITH tagged AS (
-    SELECT
-        shard,
-        row_index // $block_size AS block,
-        array_position(['finance', 'law', 'code', 'medical', 'other'], domain) - 1 AS domain_index,
-        n_tokens::DOUBLE AS amount_tokens,
-        (n_tokens * (NOT is_duplicate)::INTEGER)::DOUBLE AS amount_dedup_tokens,
-        n_bytes::DOUBLE AS amount_bytes,
-        sample_weight::DOUBLE AS sample_weight,
-        p_finance::DOUBLE AS p_finance,
-        p_law::DOUBLE AS p_law,
-        p_code::DOUBLE AS p_code,
-        p_medical::DOUBLE AS p_medical,
-        p_other::DOUBLE AS p_other
-    FROM documents
+-- Long rows (statistic, measure, cluster_index, k, l, value): measure indexes MEASURES and k, l
+-- index DOMAINS, from 0; cluster_index numbers the clusters in (shard, block) order.
+--   counts            per cluster and k: sum of w over the documents predicted k
+--   posterior_totals  per cluster and k: sum of w q_k
+--   posterior_sums    per k: sum of w q_k over the whole input
+--   total_weight      sum of w
+--   noise_diagonal    per k: sum of w^2 q_k           } the label-noise covariance
+--   noise_outer       per k <= l: sum of w^2 q_k q_l  }
+-- With $with_blocks false only posterior_sums and total_weight come back: one E and M step of EMQ.
+-- analyzer/estimates/corpus_shares.py reshapes the rows; no per-document row leaves DuckDB.
+WITH measures (measure, name, r) AS (
+    VALUES (0, 'tokens', $ratio_tokens), (1, 'dedup_tokens', $ratio_dedup_tokens), (2, 'bytes', $ratio_bytes)
 ),
-scaled AS (
-    SELECT
-        shard,
-        block,
-        domain_index,
-        amount_tokens,
-        amount_dedup_tokens,
-        amount_bytes,
-        amount_tokens * sample_weight AS w_tokens,
-        amount_dedup_tokens * sample_weight AS w_dedup_tokens,
-        amount_bytes * sample_weight AS w_bytes,
-        p_finance * $ratio_tokens[1] AS s_tokens_0,
-        p_law * $ratio_tokens[2] AS s_tokens_1,
-        p_code * $ratio_tokens[3] AS s_tokens_2,
-        p_medical * $ratio_tokens[4] AS s_tokens_3,
-        p_other * $ratio_tokens[5] AS s_tokens_4,
-        p_finance * $ratio_dedup_tokens[1] AS s_dedup_tokens_0,
-        p_law * $ratio_dedup_tokens[2] AS s_dedup_tokens_1,
-        p_code * $ratio_dedup_tokens[3] AS s_dedup_tokens_2,
-        p_medical * $ratio_dedup_tokens[4] AS s_dedup_tokens_3,
-        p_other * $ratio_dedup_tokens[5] AS s_dedup_tokens_4,
-        p_finance * $ratio_bytes[1] AS s_bytes_0,
-        p_law * $ratio_bytes[2] AS s_bytes_1,
-        p_code * $ratio_bytes[3] AS s_bytes_2,
-        p_medical * $ratio_bytes[4] AS s_bytes_3,
-        p_other * $ratio_bytes[5] AS s_bytes_4
-    FROM tagged
-),
-posteriors AS (
-    SELECT
-        shard,
-        block,
-        domain_index,
-        amount_tokens,
-        amount_dedup_tokens,
-        amount_bytes,
-        w_tokens,
-        w_dedup_tokens,
-        w_bytes,
-        s_tokens_0 * weight_over_tokens AS e_tokens_0,
-        s_tokens_1 * weight_over_tokens AS e_tokens_1,
-        s_tokens_2 * weight_over_tokens AS e_tokens_2,
-        s_tokens_3 * weight_over_tokens AS e_tokens_3,
-        s_tokens_4 * weight_over_tokens AS e_tokens_4,
-        s_dedup_tokens_0 * weight_over_dedup_tokens AS e_dedup_tokens_0,
-        s_dedup_tokens_1 * weight_over_dedup_tokens AS e_dedup_tokens_1,
-        s_dedup_tokens_2 * weight_over_dedup_tokens AS e_dedup_tokens_2,
-        s_dedup_tokens_3 * weight_over_dedup_tokens AS e_dedup_tokens_3,
-        s_dedup_tokens_4 * weight_over_dedup_tokens AS e_dedup_tokens_4,
-        s_bytes_0 * weight_over_bytes AS e_bytes_0,
-        s_bytes_1 * weight_over_bytes AS e_bytes_1,
-        s_bytes_2 * weight_over_bytes AS e_bytes_2,
-        s_bytes_3 * weight_over_bytes AS e_bytes_3,
-        s_bytes_4 * weight_over_bytes AS e_bytes_4
+-- NOT MATERIALIZED: recomputing these for each reader is cheaper than storing them
+weighted AS NOT MATERIALIZED (  -- one row per document and measure
+    SELECT *, w / list_inner_product(p, r) AS w_per_pr
     FROM (
         SELECT
-            *,
-            w_tokens / (
-                s_tokens_0 + s_tokens_1 + s_tokens_2 + s_tokens_3 + s_tokens_4
-            ) AS weight_over_tokens,
-            w_dedup_tokens / (
-                s_dedup_tokens_0 + s_dedup_tokens_1 + s_dedup_tokens_2
-                + s_dedup_tokens_3 + s_dedup_tokens_4
-            ) AS weight_over_dedup_tokens,
-            w_bytes / (
-                s_bytes_0 + s_bytes_1 + s_bytes_2 + s_bytes_3 + s_bytes_4
-            ) AS weight_over_bytes
-        FROM scaled
+            shard,
+            row_index // $block_size AS block,
+            array_position(['finance', 'law', 'code', 'medical', 'other'], domain) - 1 AS predicted,
+            measure,
+            CASE name
+                WHEN 'tokens' THEN n_tokens
+                WHEN 'dedup_tokens' THEN n_tokens * (NOT is_duplicate)::INTEGER
+                WHEN 'bytes' THEN n_bytes
+            END::DOUBLE * sample_weight::DOUBLE AS w,
+            [p_finance, p_law, p_code, p_medical, p_other]::DOUBLE[] AS p,
+            r
+        FROM documents CROSS JOIN measures
     )
 ),
-blocks AS (
+posteriors AS NOT MATERIALIZED (  -- one row per document, measure and domain k: wq = w q_k
+    SELECT *, p_k * r_k * w_per_pr AS wq
+    FROM (SELECT *, unnest(range(5)) AS k, unnest(p) AS p_k, unnest(r) AS r_k FROM weighted)
+),
+clusters AS (
     SELECT
+        measure,
         dense_rank() OVER (ORDER BY shard, block) - 1 AS cluster_index,
-        [
-            coalesce(sum(w_tokens) FILTER (WHERE domain_index = 0), 0),
-            coalesce(sum(w_tokens) FILTER (WHERE domain_index = 1), 0),
-            coalesce(sum(w_tokens) FILTER (WHERE domain_index = 2), 0),
-            coalesce(sum(w_tokens) FILTER (WHERE domain_index = 3), 0),
-            coalesce(sum(w_tokens) FILTER (WHERE domain_index = 4), 0),
-            coalesce(sum(w_dedup_tokens) FILTER (WHERE domain_index = 0), 0),
-            coalesce(sum(w_dedup_tokens) FILTER (WHERE domain_index = 1), 0),
-            coalesce(sum(w_dedup_tokens) FILTER (WHERE domain_index = 2), 0),
-            coalesce(sum(w_dedup_tokens) FILTER (WHERE domain_index = 3), 0),
-            coalesce(sum(w_dedup_tokens) FILTER (WHERE domain_index = 4), 0),
-            coalesce(sum(w_bytes) FILTER (WHERE domain_index = 0), 0),
-            coalesce(sum(w_bytes) FILTER (WHERE domain_index = 1), 0),
-            coalesce(sum(w_bytes) FILTER (WHERE domain_index = 2), 0),
-            coalesce(sum(w_bytes) FILTER (WHERE domain_index = 3), 0),
-            coalesce(sum(w_bytes) FILTER (WHERE domain_index = 4), 0),
-            sum(e_tokens_0),
-            sum(e_tokens_1),
-            sum(e_tokens_2),
-            sum(e_tokens_3),
-            sum(e_tokens_4),
-            sum(e_dedup_tokens_0),
-            sum(e_dedup_tokens_1),
-            sum(e_dedup_tokens_2),
-            sum(e_dedup_tokens_3),
-            sum(e_dedup_tokens_4),
-            sum(e_bytes_0),
-            sum(e_bytes_1),
-            sum(e_bytes_2),
-            sum(e_bytes_3),
-            sum(e_bytes_4)
-        ] AS totals
+        k,
+        coalesce(sum(w) FILTER (WHERE predicted = k), 0) AS counts,
+        sum(wq) AS posterior_totals
     FROM posteriors
     WHERE $with_blocks
-    GROUP BY shard, block
+    GROUP BY shard, block, measure, k
 ),
-overall AS (
-    SELECT
-        [
-            sum(amount_tokens),
-            sum(w_tokens),
-            sum(e_tokens_0),
-            sum(e_tokens_1),
-            sum(e_tokens_2),
-            sum(e_tokens_3),
-            sum(e_tokens_4),
-            sum(w_tokens * e_tokens_0),
-            sum(w_tokens * e_tokens_1),
-            sum(w_tokens * e_tokens_2),
-            sum(w_tokens * e_tokens_3),
-            sum(w_tokens * e_tokens_4),
-            sum(e_tokens_0 * e_tokens_0),
-            sum(e_tokens_0 * e_tokens_1),
-            sum(e_tokens_0 * e_tokens_2),
-            sum(e_tokens_0 * e_tokens_3),
-            sum(e_tokens_0 * e_tokens_4),
-            sum(e_tokens_1 * e_tokens_1),
-            sum(e_tokens_1 * e_tokens_2),
-            sum(e_tokens_1 * e_tokens_3),
-            sum(e_tokens_1 * e_tokens_4),
-            sum(e_tokens_2 * e_tokens_2),
-            sum(e_tokens_2 * e_tokens_3),
-            sum(e_tokens_2 * e_tokens_4),
-            sum(e_tokens_3 * e_tokens_3),
-            sum(e_tokens_3 * e_tokens_4),
-            sum(e_tokens_4 * e_tokens_4),
-            sum(amount_dedup_tokens),
-            sum(w_dedup_tokens),
-            sum(e_dedup_tokens_0),
-            sum(e_dedup_tokens_1),
-            sum(e_dedup_tokens_2),
-            sum(e_dedup_tokens_3),
-            sum(e_dedup_tokens_4),
-            sum(w_dedup_tokens * e_dedup_tokens_0),
-            sum(w_dedup_tokens * e_dedup_tokens_1),
-            sum(w_dedup_tokens * e_dedup_tokens_2),
-            sum(w_dedup_tokens * e_dedup_tokens_3),
-            sum(w_dedup_tokens * e_dedup_tokens_4),
-            sum(e_dedup_tokens_0 * e_dedup_tokens_0),
-            sum(e_dedup_tokens_0 * e_dedup_tokens_1),
-            sum(e_dedup_tokens_0 * e_dedup_tokens_2),
-            sum(e_dedup_tokens_0 * e_dedup_tokens_3),
-            sum(e_dedup_tokens_0 * e_dedup_tokens_4),
-            sum(e_dedup_tokens_1 * e_dedup_tokens_1),
-            sum(e_dedup_tokens_1 * e_dedup_tokens_2),
-            sum(e_dedup_tokens_1 * e_dedup_tokens_3),
-            sum(e_dedup_tokens_1 * e_dedup_tokens_4),
-            sum(e_dedup_tokens_2 * e_dedup_tokens_2),
-            sum(e_dedup_tokens_2 * e_dedup_tokens_3),
-            sum(e_dedup_tokens_2 * e_dedup_tokens_4),
-            sum(e_dedup_tokens_3 * e_dedup_tokens_3),
-            sum(e_dedup_tokens_3 * e_dedup_tokens_4),
-            sum(e_dedup_tokens_4 * e_dedup_tokens_4),
-            sum(amount_bytes),
-            sum(w_bytes),
-            sum(e_bytes_0),
-            sum(e_bytes_1),
-            sum(e_bytes_2),
-            sum(e_bytes_3),
-            sum(e_bytes_4),
-            sum(w_bytes * e_bytes_0),
-            sum(w_bytes * e_bytes_1),
-            sum(w_bytes * e_bytes_2),
-            sum(w_bytes * e_bytes_3),
-            sum(w_bytes * e_bytes_4),
-            sum(e_bytes_0 * e_bytes_0),
-            sum(e_bytes_0 * e_bytes_1),
-            sum(e_bytes_0 * e_bytes_2),
-            sum(e_bytes_0 * e_bytes_3),
-            sum(e_bytes_0 * e_bytes_4),
-            sum(e_bytes_1 * e_bytes_1),
-            sum(e_bytes_1 * e_bytes_2),
-            sum(e_bytes_1 * e_bytes_3),
-            sum(e_bytes_1 * e_bytes_4),
-            sum(e_bytes_2 * e_bytes_2),
-            sum(e_bytes_2 * e_bytes_3),
-            sum(e_bytes_2 * e_bytes_4),
-            sum(e_bytes_3 * e_bytes_3),
-            sum(e_bytes_3 * e_bytes_4),
-            sum(e_bytes_4 * e_bytes_4)
-        ] AS summary
+whole_input AS (
+    SELECT measure, k, sum(wq) AS posterior_sums, sum(w * wq) AS noise_diagonal
     FROM posteriors
+    GROUP BY measure, k
+),
+noise_outer AS (  -- each domain k paired with every l >= k of the same document and measure
+    SELECT measure, k, l, sum(wq * p_l * r_l * w_per_pr) AS noise_outer
+    FROM (SELECT *, unnest(range(5)) AS l, unnest(p) AS p_l, unnest(r) AS r_l FROM posteriors)
+    WHERE $with_blocks AND k <= l
+    GROUP BY measure, k, l
 )
-SELECT cluster_index, totals, NULL::DOUBLE[] AS summary FROM blocks
+SELECT statistic, measure, cluster_index, k, NULL AS l, value
+FROM (UNPIVOT clusters ON counts, posterior_totals INTO NAME statistic VALUE value)
 UNION ALL
-SELECT NULL, NULL, summary FROM overall
-ORDER BY cluster_index NULLS LAST;
+SELECT statistic, measure, NULL, k, NULL, value
+FROM (UNPIVOT whole_input ON posterior_sums, noise_diagonal INTO NAME statistic VALUE value)
+WHERE $with_blocks OR statistic = 'posterior_sums'
+UNION ALL
+SELECT 'total_weight', measure, NULL, NULL, NULL, sum(w) FROM weighted GROUP BY measure
+UNION ALL
+SELECT 'noise_outer', measure, NULL, k, l, noise_outer FROM noise_outer;

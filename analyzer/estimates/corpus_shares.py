@@ -375,21 +375,19 @@ def share_estimates(connection: duckdb.DuckDBPyConnection, settings: EstimateSet
     method = settings.estimator
     if (method in ("acc", "pacc") and dev is None) or (method == "emq" and prior is None):
         method = "cc"
-    n_classes = len(DOMAINS)
-    ones = np.ones((len(MEASURES), n_classes))
-    blocks, summary = _share_blocks(connection, settings.block_size, ones, with_blocks=True)
-    calibrated = summary[:, _POSTERIOR_SUMS]
+    ones = np.ones((len(MEASURES), len(DOMAINS)))
+    sums = _share_sums(connection, settings.block_size, ones, with_blocks=True)
+    calibrated = sums.posterior_sums
     if method == "emq" and prior is not None:
-        ratios = _emq_ratios(connection, settings.block_size, summary[:, 1], prior)
-        posterior_blocks, summary = _share_blocks(connection, settings.block_size, ratios, with_blocks=True)
-        blocks[:, len(MEASURES) * n_classes :] = posterior_blocks[:, len(MEASURES) * n_classes :]
+        ratios = _emq_ratios(connection, settings.block_size, sums.total_weight, prior)
+        sums = _share_sums(connection, settings.block_size, ratios, with_blocks=True)
     columns: dict[str, list[object]] = {"domain": list(DOMAINS)}
     # f of the input-level factor sqrt(1 - f) from each document's inclusion probability, not the
     # tagged fraction: they differ under the size-aware design (analyzer/sampler.py, sql/11a)
     fractions = design_sampling_fractions(connection, [measure for measure, _ in MEASURES])
     for index, (_, prefix) in enumerate(MEASURES):
         fraction = fractions[index]
-        statistics = _measure_statistics(blocks, summary, calibrated, index)
+        statistics = _measure_statistics(sums, calibrated[index], index)
         values = _estimate_or_point(statistics, method, dev, fraction, settings)
         for suffix, value in zip(("", "_lo", "_hi", "_corpus_lo", "_corpus_hi"), values, strict=True):
             columns[f"{prefix}{suffix}"] = value
@@ -399,26 +397,55 @@ def share_estimates(connection: duckdb.DuckDBPyConnection, settings: EstimateSet
     return pa.table(columns)
 
 
-# Layout of one measure's 27 numbers in the summary row of sql/11_share_blocks.sql.
-_POSTERIOR_SUMS = slice(2, 7)
-_NOISE_DIAGONAL = slice(7, 12)
-_NOISE_UPPER = slice(12, 27)
+@dataclass(frozen=True)
+class _ShareSums:
+    """The rows of sql/11_share_blocks.sql as arrays, measures (MEASURES order) first."""
+
+    counts: np.ndarray
+    """(M, C, S) weight per cluster and predicted domain."""
+    posterior_totals: np.ndarray
+    """(M, C, S) sum of w q per cluster."""
+    posterior_sums: np.ndarray
+    """(M, S) sum of w q over the whole input."""
+    total_weight: np.ndarray
+    """(M,) sum of w."""
+    noise_diagonal: np.ndarray
+    """(M, S) sum of w^2 q."""
+    noise_outer: np.ndarray
+    """(M, S, S) sum of w^2 q q^T."""
 
 
-def _share_blocks(
+def _share_sums(
     connection: duckdb.DuckDBPyConnection, block_size: int, ratios: np.ndarray, *, with_blocks: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """sql/11_share_blocks.sql at these prior ratios: (C, 30) cluster totals, (measures, 27) summary."""
+) -> _ShareSums:
+    """sql/11_share_blocks.sql at these prior ratios (one row per measure), reshaped into arrays."""
     parameters: dict[str, object] = {"block_size": block_size, "with_blocks": with_blocks}
     for (measure, _), ratio in zip(MEASURES, ratios, strict=True):
         parameters[f"ratio_{measure}"] = [float(value) for value in ratio]
-    table = connection.sql(load_sql("11_share_blocks"), params=parameters).to_arrow_table()
-    width = 2 * len(MEASURES) * len(DOMAINS)
-    totals = table.column("totals").combine_chunks().flatten().fill_null(0.0)
-    summary = table.column("summary").combine_chunks().flatten().fill_null(0.0)
-    return (
-        totals.to_numpy().astype(np.float64).reshape(-1, width),
-        summary.to_numpy().astype(np.float64).reshape(len(MEASURES), -1),
+    rows = connection.sql(load_sql("11_share_blocks"), params=parameters).to_arrow_table()
+    statistic = rows.column("statistic").to_numpy()
+    value = rows.column("value").fill_null(0.0).to_numpy()
+    axes = ("measure", "cluster_index", "k", "l")
+    index = {axis: rows.column(axis).fill_null(0).to_numpy() for axis in axes}
+    clusters = index["cluster_index"][statistic == "counts"]
+    n_clusters = int(clusters.max()) + 1 if clusters.size else 0
+    size = {"cluster_index": n_clusters, "k": len(DOMAINS), "l": len(DOMAINS)}
+
+    def gather(name: str, *by: str) -> np.ndarray:
+        """One statistic's rows as an array indexed by (measure, *by); absent rows are 0."""
+        out = np.zeros((len(MEASURES), *(size[axis] for axis in by)))
+        rows_of = statistic == name
+        out[tuple(index[axis][rows_of] for axis in ("measure", *by))] = value[rows_of]
+        return out
+
+    upper = gather("noise_outer", "k", "l")
+    return _ShareSums(
+        counts=gather("counts", "cluster_index", "k"),
+        posterior_totals=gather("posterior_totals", "cluster_index", "k"),
+        posterior_sums=gather("posterior_sums", "k"),
+        total_weight=gather("total_weight"),
+        noise_diagonal=gather("noise_diagonal", "k"),
+        noise_outer=upper + np.triu(upper, 1).swapaxes(1, 2),
     )
 
 
@@ -433,8 +460,7 @@ def _emq_ratios(
 
     def weighted_posterior_sums(live_ratios: np.ndarray) -> np.ndarray:
         ratios[live] = live_ratios
-        _, summary = _share_blocks(connection, block_size, ratios, with_blocks=False)
-        sums: np.ndarray = summary[live][:, _POSTERIOR_SUMS]
+        sums: np.ndarray = _share_sums(connection, block_size, ratios, with_blocks=False).posterior_sums[live]
         return sums
 
     _, final = expectation_maximisation_priors(weighted_posterior_sums, weighted[live], prior)
@@ -442,25 +468,17 @@ def _emq_ratios(
     return ratios
 
 
-def _measure_statistics(
-    blocks: np.ndarray, summary: np.ndarray, calibrated: np.ndarray, index: int
-) -> ShareStatistics:
+def _measure_statistics(sums: _ShareSums, calibrated: np.ndarray, index: int) -> ShareStatistics:
     """One measure's statistics, over the clusters that carry any of its weight."""
-    n_classes = len(DOMAINS)
-    counts = blocks[:, index * n_classes : (index + 1) * n_classes]
-    offset = (len(MEASURES) + index) * n_classes
-    posterior_totals = blocks[:, offset : offset + n_classes]
+    counts = sums.counts[index]
     keep = counts.sum(axis=1) > 0
-    upper = np.zeros((n_classes, n_classes))
-    upper[np.triu_indices(n_classes)] = summary[index, _NOISE_UPPER]
-    outer = upper + np.triu(upper, 1).T
     return ShareStatistics(
         counts=counts[keep],
-        posterior_totals=posterior_totals[keep],
-        calibrated_totals=calibrated[index],
-        noise_diagonal=summary[index, _NOISE_DIAGONAL],
-        noise_outer=outer,
-        total_weight=float(summary[index, 1]),
+        posterior_totals=sums.posterior_totals[index][keep],
+        calibrated_totals=calibrated,
+        noise_diagonal=sums.noise_diagonal[index],
+        noise_outer=sums.noise_outer[index],
+        total_weight=float(sums.total_weight[index]),
     )
 
 
