@@ -30,9 +30,11 @@ from analyzer.training.evaluate import (
 )
 from analyzer.training.train import (
     FastTextParams,
+    LabeledData,
     TextView,
     TrainReport,
     build_classifier,
+    error_groups,
     fit_temperature,
     read_labeled,
     train_domain_classifier,
@@ -279,3 +281,25 @@ def test_read_labeled_parquet_and_bad_labels(tmp_path: Path) -> None:
     bad = write_jsonl_gz(tmp_path / "bad.jsonl.gz", [{"text": "x", "label": "sports"}])
     with pytest.raises(InputError, match="label"):
         read_labeled(bad)
+
+
+def test_error_groups_count_misreads_by_label_pair_and_source() -> None:
+    data = LabeledData(
+        texts=["t"] * 6,
+        labels=["other", "other", "other", "finance", "law", "code"],
+        sources=["news", "news", "blog", "filings", "court", "repo"],
+    )
+    predicted = np.array([0, 0, 0, 4, 1, 2])  # finance, finance, finance, other, law, code
+    assert error_groups(data, predicted) == [
+        {"true": "other", "predicted": "finance", "source": "news", "documents": 2},
+        {"true": "other", "predicted": "finance", "source": "blog", "documents": 1},
+        {"true": "finance", "predicted": "other", "source": "filings", "documents": 1},
+    ]
+
+
+def test_read_labeled_keeps_the_source_field(tmp_path: Path) -> None:
+    path = write_jsonl_gz(
+        tmp_path / "d.jsonl.gz",
+        [{"text": "a b", "label": "law", "source": "court"}, {"text": "c", "label": "code"}],
+    )
+    assert read_labeled(path).sources == ["court", "unknown"]

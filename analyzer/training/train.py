@@ -62,6 +62,8 @@ class LabeledData:
 
     texts: list[str]
     labels: list[str]
+    sources: list[str] = field(default_factory=list)
+    """Each row's `source` field when the file has one (used only to break errors down in the card)."""
 
     def counts(self) -> dict[str, int]:
         """Return documents per label in DOMAINS order."""
@@ -238,6 +240,8 @@ class TrainReport:
     dev: Evaluation | None = None
     speed_by_head: dict[str, float] = field(default_factory=dict)
     dev_mean_chars: float = 0.0
+    error_groups: list[dict[str, Any]] = field(default_factory=list)
+    """The largest groups of dev errors by (true label, predicted label, source), largest first."""
     """Shipped model's MB/s on dev per head option, measured alone after training (no other work of ours)."""
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -264,7 +268,8 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        table = pq.read_table(path, columns=["text", "label"])
+        wanted = [name for name in ("text", "label", "source") if name in pq.read_schema(path).names]
+        table = pq.read_table(path, columns=wanted)
         rows: list[dict[str, Any]] = table.to_pylist()
         return rows
     return list(iter_json_lines(path))
@@ -275,16 +280,17 @@ def read_labeled(path: str | Path) -> LabeledData:
     data_path = Path(path)
     if not data_path.is_file():
         raise InputError(f"labeled file {data_path} does not exist; pass a jsonl(.gz) or parquet file")
-    texts, labels = [], []
+    texts, labels, sources = [], [], []
     for row_number, row in enumerate(read_records(data_path), 1):
         text, label = row.get("text"), row.get("label")
         if not isinstance(text, str) or label not in DOMAINS:
             raise InputError(f"{data_path} row {row_number} needs a text string and a label in {DOMAINS}")
         texts.append(text)
         labels.append(str(label))
+        sources.append(str(row.get("source") or "unknown"))
     if not texts:
         raise InputError(f"labeled file {data_path} has no rows")
-    return LabeledData(texts, labels)
+    return LabeledData(texts, labels, sources)
 
 
 def strip_label_tokens(line: str) -> str:
@@ -598,7 +604,22 @@ def evaluate_shipped(report: TrainReport, dev_path: str | Path, reliability_png:
     true_index = np.array([DOMAINS.index(label) for label in dev.labels])
     curves = {"uncalibrated": uncalibrated, f"T={report.temperature:.2f}": calibrated}
     plot_reliability(curves, true_index, reliability_png)
+    report.error_groups = error_groups(dev, calibrated.argmax(axis=1))
     return evaluation
+
+
+def error_groups(data: LabeledData, predicted: np.ndarray, top: int = 8) -> list[dict[str, Any]]:
+    """Count misread documents by (true label, predicted label, source); the `top` largest groups."""
+    sources = data.sources or ["unknown"] * len(data.labels)
+    counts = Counter(
+        (label, DOMAINS[int(guess)], source)
+        for label, guess, source in zip(data.labels, predicted, sources, strict=True)
+        if label != DOMAINS[int(guess)]
+    )
+    return [
+        {"true": true, "predicted": guess, "source": source, "documents": n}
+        for (true, guess, source), n in counts.most_common(top)
+    ]
 
 
 def speed_by_head(
@@ -672,6 +693,10 @@ def write_model_card(path: str | Path, report: TrainReport, dev: Evaluation, com
     )
     speed_table = markdown_table(
         ("text read", "MB/s"), [(name, f"{speed:.1f}") for name, speed in report.speed_by_head.items()]
+    )
+    error_table = markdown_table(
+        ("true", "predicted", "source", "documents"),
+        [(row["true"], row["predicted"], row["source"], row["documents"]) for row in report.error_groups],
     )
     calibration_table = markdown_table(
         ("", "ECE", "NLL"),
@@ -755,6 +780,11 @@ C4/Dolma web pages, WikiText articles, trafilatura test pages.
 ## Dev results (shipped model, calibrated, through `DomainModel`)
 
 {evaluation_tables(dev)}
+
+The largest groups of dev errors ({sum(row["documents"] for row in report.error_groups)} of
+{dev.n_docs - round(dev.accuracy * dev.n_docs)} misread documents), by the `source` field of the data:
+
+{error_table}
 
 Calibration (top-label expected calibration error, 15 equal-width bins; plot
 `{report.name}.reliability.png`):
