@@ -333,6 +333,14 @@ class DomainModel:
         sidecar = read_sidecar(sidecar_file, model_path)
         if not sidecar.temperature > 0:
             raise ModelError(f"model sidecar {sidecar_file} has temperature <= 0; {REBUILD_HINT}")
+        if "normalisation" in sidecar.extra:  # trained by analyzer.training: same text preparation?
+            trained_with = sidecar.extra.get("normalisation_version", 1)
+            if trained_with != text_normalise.NORMALISATION_VERSION:
+                raise ModelError(
+                    f"model file {model_path} was trained on text normalisation v{trained_with}, this "
+                    f"version prepares text with v{text_normalise.NORMALISATION_VERSION}; retrain it with "
+                    "`analyzer train` (or use an analyzer release of its time)"
+                )
         labels = model_labels(ft_model)
         version = file_sha256(model_path)[:12]
         map_path = Path(label_map) if label_map is not None else label_map_path_for(model_path)

@@ -303,3 +303,15 @@ def test_read_labeled_keeps_the_source_field(tmp_path: Path) -> None:
         [{"text": "a b", "label": "law", "source": "court"}, {"text": "c", "label": "code"}],
     )
     assert read_labeled(path).sources == ["court", "unknown"]
+
+
+def test_a_model_trained_on_another_normalisation_is_refused(trained: TrainReport, tmp_path: Path) -> None:
+    model_copy = tmp_path / "old.bin"
+    model_copy.write_bytes(Path(trained.model_path).read_bytes())
+    sidecar = json.loads(Path(trained.sidecar_path).read_text())
+    assert sidecar["normalisation_version"] == text_normalise.NORMALISATION_VERSION
+    DomainModel.load(model_copy)  # no sidecar: a foreign model, taken as it is
+    del sidecar["normalisation_version"]  # what models trained before the version existed look like
+    model_copy.with_suffix(".json").write_text(json.dumps(sidecar))
+    with pytest.raises(ModelError, match="normalisation v1"):
+        DomainModel.load(model_copy)

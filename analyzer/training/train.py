@@ -586,6 +586,7 @@ def write_sidecar(model_path: Path, sidecar: Sidecar, params: FastTextParams, se
         "temperature": sidecar.temperature,
         "head_chars": sidecar.head_chars,
         "normalisation": "analyzer.text_normalise.normalise_for_classifier",
+        "normalisation_version": text_normalise.NORMALISATION_VERSION,
         "fasttext_params": asdict(params),
         "seed": seed,
     }
