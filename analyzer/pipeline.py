@@ -105,6 +105,7 @@ def run_analysis(
     token_counter = next(t for t in processor.taggers if isinstance(t, TokenCounter))
     model_name, model_version = domain_tagger.model.name, domain_tagger.model.version
     tokenizer_name = token_counter.tokenizer_name
+    tags_schema = processor.tags_schema()
     in_process = config.workers == 1 or len(shards) <= 1
     executor = executor or LocalExecutor(config.workers, processor if in_process else None)
     # pool workers load their own model; the parent's copy would only hold memory (~400 MB)
@@ -141,6 +142,7 @@ def run_analysis(
             memory_limit=config.dedup_memory_limit,
         ),
         estimate_settings(config),
+        tags_schema,
     )
     return RunSummary(accountings, read_domain_shares(config), seconds, config.workers)
 

@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from analyzer.config import SQL_DIR
 from analyzer.dedup.boilerplate import boilerplate_threshold
@@ -106,8 +107,13 @@ def build_database(
     run: RunRecord,
     dedup: DedupSettings = DedupSettings(),
     estimates: EstimateSettings | None = None,
+    tags_schema: pa.Schema | None = None,
 ) -> None:
-    """(Re)create the database from the finished shards' outputs and the run's accounting."""
+    """(Re)create the database from the finished shards' outputs and the run's accounting.
+
+    `tags_schema` (ShardProcessor.tags_schema()) gives the `tags` table its columns when no shard
+    finished, so every view still resolves; without it such a run cannot be built.
+    """
     finished = [a for a in accountings if a.status in ("done", "reused")]
     paths = [ShardPaths(tags_dir, a.key) for a in finished]
     temporary = database_path.with_name(f".tmp-{os.getpid()}-{database_path.name}")
@@ -117,7 +123,17 @@ def build_database(
         spill_dir.mkdir(parents=True, exist_ok=True)
         connection = duckdb.connect(str(temporary), config=connection_config(spill_dir, dedup))
         try:
-            _populate(connection, paths, accountings, run, dedup, estimates or EstimateSettings())
+            tag_files = [str(p.tags) for p in paths]
+            if not tag_files:
+                if tags_schema is None:
+                    raise RunError(f"{database_path}: no shard finished and no tags schema was given")
+                # an empty tags file of the taggers' real schema, loaded like any other
+                empty = spill_dir / "no-shard-finished.tags.parquet"
+                pq.write_table(tags_schema.empty_table(), empty)
+                tag_files = [str(empty)]
+            skipped_files = [str(p.skipped) for p in paths]
+            settings = estimates or EstimateSettings()
+            _populate(connection, tag_files, skipped_files, accountings, run, dedup, settings)
         finally:
             connection.close()
         os.replace(temporary, database_path)
@@ -134,7 +150,8 @@ def build_database(
 
 def _populate(
     connection: duckdb.DuckDBPyConnection,
-    paths: list[ShardPaths],
+    tag_files: list[str],
+    skipped_files: list[str],
     accountings: list[ShardAccounting],
     run: RunRecord,
     dedup: DedupSettings,
@@ -144,18 +161,12 @@ def _populate(
     connection.register("shards_source", shards)
     connection.execute("CREATE TABLE shards AS SELECT * FROM shards_source")
     connection.unregister("shards_source")
-    tag_files = [str(p.tags) for p in paths]
-    skipped_files = [str(p.skipped) for p in paths]
     if skipped_files:
         connection.execute(load_sql("02_skipped"), {"skipped_files": skipped_files})
     else:
         connection.execute("CREATE TABLE skipped (shard VARCHAR, row_index BIGINT, reason VARCHAR)")
-    if tag_files:
-        connection.execute(load_sql("01_tags"), {"tag_files": tag_files})
-        nodes, roots = duplicate_clusters(connection, dedup)
-    else:
-        _create_empty_tags(connection)
-        nodes = roots = np.zeros(0, dtype=np.int64)
+    connection.execute(load_sql("01_tags"), {"tag_files": tag_files})
+    nodes, roots = duplicate_clusters(connection, dedup)
     clusters = pa.table({"doc_seq": nodes, "cluster_id": roots})
     connection.register("clusters", clusters)
     connection.execute(load_sql("04_documents"))
@@ -266,22 +277,6 @@ def _shards_table(accountings: list[ShardAccounting]) -> pa.Table:
         for a in accountings
     ]
     return pa.Table.from_pylist(rows, schema=SHARDS_SCHEMA)
-
-
-def _create_empty_tags(connection: duckdb.DuckDBPyConnection) -> None:
-    """No shard finished: the tables still exist, with zero rows, so queries keep working."""
-    connection.execute(
-        """
-        CREATE TABLE tags (
-            doc_seq BIGINT, shard VARCHAR, row_index BIGINT, doc_id VARCHAR, dump VARCHAR,
-            url VARCHAR, date VARCHAR, source VARCHAR, shard_token_count BIGINT,
-            quality_score DOUBLE, host VARCHAR,
-            n_chars BIGINT, n_bytes BIGINT, n_tokens BIGINT, p_finance DOUBLE, p_law DOUBLE,
-            p_code DOUBLE, p_medical DOUBLE, p_other DOUBLE, domain VARCHAR, domains VARCHAR[],
-            content_hash UBIGINT
-        )
-        """
-    )
 
 
 def _run_parameters(run: RunRecord) -> dict[str, Any]:

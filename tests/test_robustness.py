@@ -824,3 +824,19 @@ def test_fuzz_finding_error_messages_escape_control_characters_in_paths(tmp_path
     with pytest.raises(InputError) as raised:
         read_all(weird)
     assert raised.value.message.isprintable() and "new\\nline.jsonl.zst" in raised.value.message
+
+
+def test_a_run_in_which_no_shard_finishes_still_builds_every_table(tmp_path: Path, tiny_model: Path) -> None:
+    bad = tmp_path / "in" / "broken.parquet"
+    bad.parent.mkdir()
+    bad.write_bytes(b"not parquet")
+    code, _, stderr = run_cli(
+        "run", str(bad), "--out", str(tmp_path / "out"), "--model", str(tiny_model), "--no-progress"
+    )
+    assert code == 2 and "broken.parquet" in stderr
+    with duckdb.connect(str(tmp_path / "out" / "analysis.duckdb"), read_only=True) as db:
+        assert db.execute("SELECT count(*) FROM documents").fetchone() == (0,)
+        columns = {row[0] for row in db.execute("DESCRIBE documents").fetchall()}
+        assert {"p_finance", "n_tokens", "cluster_id", "sample_weight"} <= columns
+        assert db.execute("SELECT count(*) FROM failed_shards").fetchone() == (1,)
+        assert db.execute("SELECT count(*) FROM domain_shares").fetchone() == (5,)
