@@ -23,7 +23,7 @@ from analyzer.config import SQL_DIR
 from analyzer.dedup.boilerplate import boilerplate_threshold
 from analyzer.dedup.clusters import cluster_roots
 from analyzer.errors import RunError, one_line
-from analyzer.estimates.corpus_shares import EstimateSettings, share_estimates
+from analyzer.estimates.corpus_shares import EstimateSettings, share_estimates, share_estimates_by_group
 from analyzer.shard_output import ShardAccounting, ShardPaths
 from analyzer.sql_library import load_sql
 
@@ -176,6 +176,9 @@ def _populate(
     connection.register("share_estimates", share_estimates(connection, estimates))
     connection.execute(load_sql("12_domain_shares"))
     connection.unregister("share_estimates")
+    connection.register("share_group_estimates", share_estimates_by_group(connection, estimates))
+    connection.execute(load_sql("12a_share_estimates_by_group"))
+    connection.unregister("share_group_estimates")
     connection.execute(load_sql("06_shard_accounting"))
     connection.execute(load_sql("07_runs"), _run_parameters(run))
     connection.execute(load_sql("08_duplicate_views"))

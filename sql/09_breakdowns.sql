@@ -1,31 +1,57 @@
 -- Question: how do the domain shares break down — by crawl dump, by web host, by Dolma source,
 -- by document length — how concentrated is each domain on few hosts, and how entangled are the
--- domains with each other? Views over `documents`; counts are raw (duplicates included) unless
--- a column says dedup_.
+-- domains with each other? Views over `documents` (the by-dump and by-source shares over
+-- share_estimates_by_group, sql/12a); counts are raw (duplicates included) unless a column says dedup_.
 
--- Token share of each domain within each crawl dump (the trend over crawl years).
+-- Token share of each domain within each crawl dump (the trend over crawl years), from
+-- share_estimates_by_group (sql/12a): token_share is the run's estimator on the dump's documents
+-- alone, with its 95% interval for those documents (_lo/_hi) and for the crawl they were drawn
+-- from (_corpus_lo/_hi); token_share_raw is classify-and-count. Documents without a dump are under
+-- '(none)'. docs, tokens and dedup_tokens count the tagged documents predicted as the domain.
 CREATE OR REPLACE VIEW domain_shares_by_dump AS
 SELECT
-    coalesce(dump, '(none)') AS dump,
+    group_value AS dump,
     domain,
-    count(*) AS docs,
-    sum(n_tokens) AS tokens,
-    sum(n_tokens) / sum(sum(n_tokens)) OVER (PARTITION BY coalesce(dump, '(none)')) AS token_share,
-    coalesce(sum(n_tokens) FILTER (WHERE NOT is_duplicate), 0) AS dedup_tokens
-FROM documents
-GROUP BY coalesce(dump, '(none)'), domain
+    docs,
+    tokens,
+    token_share,
+    dedup_tokens,
+    token_share_lo,
+    token_share_hi,
+    token_share_corpus_lo,
+    token_share_corpus_hi,
+    token_share_raw,
+    dedup_token_share,
+    dedup_token_share_lo,
+    dedup_token_share_hi,
+    dedup_token_share_raw,
+    estimator
+FROM share_estimates_by_group
+WHERE grouping = 'dump'
 ORDER BY dump, domain;
 
--- Token share of each domain within each Dolma `source` (or any shard that carries one).
+-- Token share of each domain within each Dolma `source` (or any shard that carries one), with
+-- intervals as in domain_shares_by_dump; documents without a source are under '(none)'.
 CREATE OR REPLACE VIEW domain_shares_by_source AS
 SELECT
-    coalesce(source, '(none)') AS source,
+    group_value AS source,
     domain,
-    count(*) AS docs,
-    sum(n_tokens) AS tokens,
-    sum(n_tokens) / sum(sum(n_tokens)) OVER (PARTITION BY coalesce(source, '(none)')) AS token_share
-FROM documents
-GROUP BY coalesce(source, '(none)'), domain
+    docs,
+    tokens,
+    token_share,
+    token_share_lo,
+    token_share_hi,
+    token_share_corpus_lo,
+    token_share_corpus_hi,
+    token_share_raw,
+    dedup_tokens,
+    dedup_token_share,
+    dedup_token_share_lo,
+    dedup_token_share_hi,
+    dedup_token_share_raw,
+    estimator
+FROM share_estimates_by_group
+WHERE grouping = 'source'
 ORDER BY source, domain;
 
 -- Every host's tokens in every domain, ranked within the domain, with its share of the domain.

@@ -1,28 +1,67 @@
 -- Question: for the share estimates and their intervals, what are the sufficient statistics of the
--- tagged documents, per bootstrap cluster and over the whole input? A cluster is a block of
--- $block_size consecutive rows of one shard, since documents within a shard are not independent.
--- Each measure (tokens, dedup_tokens, bytes) weighs a document by w = amount * sample_weight,
--- sample_weight being how many input documents a tagged one stands for. Its posterior for domain k
--- is q_k = p_k r_k / sum_j p_j r_j with r = $ratio_<measure>: all ones gives the calibrated
--- probabilities renormalised; EMQ passes its current shares over the training prior.
--- Long rows (statistic, measure, cluster_index, k, l, value): measure indexes MEASURES and k, l
--- index DOMAINS, from 0; cluster_index numbers the clusters in (shard, block) order.
+-- tagged documents, per bootstrap cluster and over the whole input — or over each group of it? A
+-- cluster is a block of $block_size consecutive rows of one shard, since documents within a shard
+-- are not independent. Each measure (tokens, dedup_tokens, bytes) weighs a document by
+-- w = amount * sample_weight, sample_weight being how many input documents a tagged one stands for.
+-- Its posterior for domain k is q_k = p_k r_k / sum_j p_j r_j with r the row of the caller's
+-- relation `share_ratios(grouping, group_value, measure, r)` for its group and measure, all ones
+-- where there is none (the calibrated probabilities renormalised); EMQ passes its current shares
+-- over the training prior.
+-- Groups: $groupings lists the grouping columns, 'all' (the whole input, group_value 'all'),
+-- 'dump' or 'source'; a document is in the group of its value of each, '(none)' where that is NULL
+-- (the caller skips a grouping column that is NULL for every document).
+-- Every group is aggregated in the same pass, its statistics exactly those of its documents alone.
+-- Long rows (statistic, grouping, group_value, measure, cluster_index, k, l, value): measure
+-- indexes MEASURES and k, l index DOMAINS, from 0; cluster_index numbers a group's clusters in
+-- (shard, block) order.
 --   counts            per cluster and k: sum of w over the documents predicted k
 --   posterior_totals  per cluster and k: sum of w q_k
---   posterior_sums    per k: sum of w q_k over the whole input
+--   posterior_sums    per k: sum of w q_k over the group
 --   total_weight      sum of w
 --   noise_diagonal    per k: sum of w^2 q_k           } the label-noise covariance
 --   noise_outer       per k <= l: sum of w^2 q_k q_l  }
+--   squared_weight           per predicted k: sum of w^2      } the design's sampling fraction,
+--   included_squared_weight  per predicted k: sum of pi w^2   } as sql/11a_sampling_fraction.sql
+-- (pi = min(1, 1 / sample_weight), the inclusion probability).
 -- With $with_blocks false only posterior_sums and total_weight come back: one E and M step of EMQ.
 -- analyzer/estimates/corpus_shares.py reshapes the rows; no per-document row leaves DuckDB.
-WITH measures (measure, name, r) AS (
-    VALUES (0, 'tokens', $ratio_tokens), (1, 'dedup_tokens', $ratio_dedup_tokens), (2, 'bytes', $ratio_bytes)
+WITH measures (measure, name) AS (
+    VALUES (0, 'tokens'), (1, 'dedup_tokens'), (2, 'bytes')
+),
+grouped AS NOT MATERIALIZED (  -- one row per document and group it belongs to
+    SELECT *
+    FROM (
+        SELECT
+            g.grouping,
+            CASE g.grouping
+                WHEN 'all' THEN 'all'
+                WHEN 'dump' THEN coalesce(d.dump, '(none)')
+                WHEN 'source' THEN coalesce(d.source, '(none)')
+            END
+                AS group_value,
+            d.shard,
+            d.row_index,
+            d.domain,
+            d.n_tokens,
+            d.n_bytes,
+            d.is_duplicate,
+            d.sample_weight,
+            d.p_finance,
+            d.p_law,
+            d.p_code,
+            d.p_medical,
+            d.p_other
+        FROM documents AS d CROSS JOIN (SELECT unnest($groupings::VARCHAR[]) AS grouping) AS g
+    )
+    WHERE group_value IS NOT NULL
 ),
 -- NOT MATERIALIZED: recomputing these for each reader is cheaper than storing them
-weighted AS NOT MATERIALIZED (  -- one row per document and measure
+weighted AS NOT MATERIALIZED (  -- one row per document, group and measure
     SELECT *, w / list_inner_product(p, r) AS w_per_pr
     FROM (
         SELECT
+            grouping,
+            group_value,
             shard,
             row_index // $block_size AS block,
             array_position(['finance', 'law', 'code', 'medical', 'other'], domain) - 1 AS predicted,
@@ -32,44 +71,66 @@ weighted AS NOT MATERIALIZED (  -- one row per document and measure
                 WHEN 'dedup_tokens' THEN n_tokens * (NOT is_duplicate)::INTEGER
                 WHEN 'bytes' THEN n_bytes
             END::DOUBLE * sample_weight::DOUBLE AS w,
+            CASE WHEN sample_weight > 0 THEN least(1.0, 1.0 / sample_weight::DOUBLE) ELSE 1.0 END AS pi,
             [p_finance, p_law, p_code, p_medical, p_other]::DOUBLE[] AS p,
-            r
-        FROM documents CROSS JOIN measures
+            coalesce(share_ratios.r::DOUBLE[], [1.0, 1.0, 1.0, 1.0, 1.0]::DOUBLE[]) AS r
+        FROM grouped
+        CROSS JOIN measures
+        LEFT JOIN share_ratios USING (grouping, group_value, measure)
     )
 ),
-posteriors AS NOT MATERIALIZED (  -- one row per document, measure and domain k: wq = w q_k
+posteriors AS NOT MATERIALIZED (  -- one row per document, group, measure and domain k: wq = w q_k
     SELECT *, p_k * r_k * w_per_pr AS wq
     FROM (SELECT *, unnest(range(5)) AS k, unnest(p) AS p_k, unnest(r) AS r_k FROM weighted)
 ),
 clusters AS (
     SELECT
+        grouping,
+        group_value,
         measure,
-        dense_rank() OVER (ORDER BY shard, block) - 1 AS cluster_index,
+        dense_rank() OVER (PARTITION BY grouping, group_value ORDER BY shard, block) - 1 AS cluster_index,
         k,
         coalesce(sum(w) FILTER (WHERE predicted = k), 0) AS counts,
         sum(wq) AS posterior_totals
     FROM posteriors
     WHERE $with_blocks
-    GROUP BY shard, block, measure, k
+    GROUP BY grouping, group_value, shard, block, measure, k
 ),
-whole_input AS (
-    SELECT measure, k, sum(wq) AS posterior_sums, sum(w * wq) AS noise_diagonal
+whole_group AS (
+    SELECT grouping, group_value, measure, k, sum(wq) AS posterior_sums, sum(w * wq) AS noise_diagonal
     FROM posteriors
-    GROUP BY measure, k
+    GROUP BY grouping, group_value, measure, k
 ),
 noise_outer AS (  -- each domain k paired with every l >= k of the same document and measure
-    SELECT measure, k, l, sum(wq * p_l * r_l * w_per_pr) AS noise_outer
+    SELECT grouping, group_value, measure, k, l, sum(wq * p_l * r_l * w_per_pr) AS noise_outer
     FROM (SELECT *, unnest(range(5)) AS l, unnest(p) AS p_l, unnest(r) AS r_l FROM posteriors)
     WHERE $with_blocks AND k <= l
-    GROUP BY measure, k, l
+    GROUP BY grouping, group_value, measure, k, l
+),
+design AS (  -- per predicted domain: the sums of sql/11a_sampling_fraction.sql
+    SELECT
+        grouping,
+        group_value,
+        measure,
+        predicted AS k,
+        sum(w * w) AS squared_weight,
+        sum(pi * w * w) AS included_squared_weight
+    FROM weighted
+    WHERE $with_blocks AND predicted IS NOT NULL
+    GROUP BY grouping, group_value, measure, predicted
 )
-SELECT statistic, measure, cluster_index, k, NULL AS l, value
+SELECT statistic, grouping, group_value, measure, cluster_index, k, NULL AS l, value
 FROM (UNPIVOT clusters ON counts, posterior_totals INTO NAME statistic VALUE value)
 UNION ALL
-SELECT statistic, measure, NULL, k, NULL, value
-FROM (UNPIVOT whole_input ON posterior_sums, noise_diagonal INTO NAME statistic VALUE value)
+SELECT statistic, grouping, group_value, measure, NULL, k, NULL, value
+FROM (UNPIVOT whole_group ON posterior_sums, noise_diagonal INTO NAME statistic VALUE value)
 WHERE $with_blocks OR statistic = 'posterior_sums'
 UNION ALL
-SELECT 'total_weight', measure, NULL, NULL, NULL, sum(w) FROM weighted GROUP BY measure
+SELECT 'total_weight', grouping, group_value, measure, NULL, NULL, NULL, sum(w)
+FROM weighted
+GROUP BY grouping, group_value, measure
 UNION ALL
-SELECT 'noise_outer', measure, NULL, k, l, noise_outer FROM noise_outer;
+SELECT 'noise_outer', grouping, group_value, measure, NULL, k, l, noise_outer FROM noise_outer
+UNION ALL
+SELECT statistic, grouping, group_value, measure, NULL, k, NULL, value
+FROM (UNPIVOT design ON squared_weight, included_squared_weight INTO NAME statistic VALUE value);

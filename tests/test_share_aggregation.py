@@ -48,6 +48,9 @@ ORDER BY doc_seq
 """
 
 
+DUMP_OF_SHARD = {"s0": "CC-1", "s1": "CC-1", "s2": "CC-2", "s3": "CC-3", "s4": None}
+
+
 def generated_store(seed: int = 0) -> duckdb.DuckDBPyConnection:
     """A `documents` table like a sampled run's: uneven shards, per-shard sample weights, soft float32
     posteriors, duplicates (a whole block of them, so dedup_tokens drops a cluster), empty documents."""
@@ -76,6 +79,10 @@ def generated_store(seed: int = 0) -> duckdb.DuckDBPyConnection:
             "n_bytes": n_tokens * 4 + rng.integers(0, 50, size=n),
             "is_duplicate": is_duplicate,
             "sample_weight": np.array([weight_of_shard[s] for s in shard]),
+            # groups for share_estimates_by_group: a dump per shard (s4 has none, s3 is one block),
+            # sources that split shards mid-block, some documents without one
+            "dump": np.array([DUMP_OF_SHARD[s] for s in shard], dtype=object),
+            "source": np.where(row_index % 300 < 200, "web", np.where(row_index % 300 < 280, "books", None)),
         }
     )
     connection = duckdb.connect()

@@ -368,6 +368,72 @@ def share_estimates(connection: duckdb.DuckDBPyConnection, settings: EstimateSet
     (sql/11_share_blocks.sql), so memory grows with the number of clusters, not of documents; EMQ
     runs each of its iterations as one more aggregation over `documents`.
     """
+    method, dev, prior = _resolved_estimator(settings)
+    # f of the input-level factor sqrt(1 - f) from each document's inclusion probability, not the
+    # tagged fraction: they differ under the size-aware design (analyzer/sampler.py, sql/11a)
+    fractions = design_sampling_fractions(connection, [measure for measure, _ in MEASURES])
+    estimates = _group_estimates(connection, settings, (WHOLE_INPUT,), method, dev, prior, fractions)
+    columns = estimates.get((WHOLE_INPUT, WHOLE_INPUT)) or _no_estimates()
+    return pa.table(_with_estimator_columns({"domain": list(DOMAINS), **columns}, method, settings))
+
+
+GROUPINGS = ("dump", "source")
+"""The `documents` columns whose values `share_estimates_by_group` estimates shares within."""
+WHOLE_INPUT = "all"
+"""The grouping (and group value) of sql/11_share_blocks.sql that is the whole input."""
+_ESTIMATE_SUFFIXES = ("", "_lo", "_hi", "_corpus_lo", "_corpus_hi")
+
+
+def share_estimates_by_group(
+    connection: duckdb.DuckDBPyConnection,
+    settings: EstimateSettings,
+    groupings: tuple[str, ...] = GROUPINGS,
+) -> pa.Table:
+    """`share_estimates` within each group of each grouping column (e.g. each crawl dump).
+
+    One row per (grouping, group_value, domain). A group's estimate is the one `share_estimates`
+    gives for a store holding only the group's documents: the same estimator and settings, its own
+    clusters (the (shard, block) clusters restricted to the group), its own EMQ prior and its own
+    design sampling fraction; a group of fewer than 2 clusters gets the point and NULL bounds.
+    Documents with NULL in a column are in no group of it; a column that is NULL throughout is
+    skipped. All groups of all columns come from one aggregation (per EMQ step).
+    """
+    unknown = sorted(set(groupings) - set(GROUPINGS))
+    if unknown:
+        raise ValueError(f"unknown groupings {unknown}; choose from {GROUPINGS}")
+    method, dev, prior = _resolved_estimator(settings)
+    present = _non_null_groupings(connection, groupings)
+    estimates = _group_estimates(connection, settings, present, method, dev, prior, None)
+    columns: dict[str, list[object]] = {"grouping": [], "group_value": [], "domain": []}
+    for suffix_prefix in _estimate_names():
+        columns[suffix_prefix] = []
+    for (grouping, group_value), values in sorted(estimates.items()):
+        columns["grouping"] += [grouping] * len(DOMAINS)
+        columns["group_value"] += [group_value] * len(DOMAINS)
+        columns["domain"] += list(DOMAINS)
+        for name, value in values.items():
+            columns[name] += value
+    rows = len(columns["domain"])
+    columns = _with_estimator_columns(columns, method, settings, rows)
+    schema = pa.schema(
+        [
+            ("grouping", pa.string()),
+            ("group_value", pa.string()),
+            ("domain", pa.string()),
+            *((name, pa.float64()) for name in _estimate_names()),
+            ("estimator", pa.string()),
+            ("confidence", pa.float64()),
+        ]
+    )
+    return pa.table(columns, schema=schema)
+
+
+def _estimate_names() -> list[str]:
+    return [f"{prefix}{suffix}" for _, prefix in MEASURES for suffix in _ESTIMATE_SUFFIXES]
+
+
+def _resolved_estimator(settings: EstimateSettings) -> tuple[str, DevPredictions | None, np.ndarray | None]:
+    """(the estimator that can run, dev predictions, training prior): acc/pacc/emq fall back to cc."""
     if settings.estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {settings.estimator!r}; choose one of {ESTIMATORS}")
     dev = load_dev_predictions(settings.dev_predictions) if settings.dev_predictions else None
@@ -375,67 +441,155 @@ def share_estimates(connection: duckdb.DuckDBPyConnection, settings: EstimateSet
     method = settings.estimator
     if (method in ("acc", "pacc") and dev is None) or (method == "emq" and prior is None):
         method = "cc"
-    ones = np.ones((len(MEASURES), len(DOMAINS)))
-    sums = _share_sums(connection, settings.block_size, ones, with_blocks=True)
-    calibrated = sums.posterior_sums
-    if method == "emq" and prior is not None:
-        ratios = _emq_ratios(connection, settings.block_size, sums.total_weight, prior)
-        sums = _share_sums(connection, settings.block_size, ratios, with_blocks=True)
-    columns: dict[str, list[object]] = {"domain": list(DOMAINS)}
-    # f of the input-level factor sqrt(1 - f) from each document's inclusion probability, not the
-    # tagged fraction: they differ under the size-aware design (analyzer/sampler.py, sql/11a)
-    fractions = design_sampling_fractions(connection, [measure for measure, _ in MEASURES])
-    for index, (_, prefix) in enumerate(MEASURES):
-        fraction = fractions[index]
-        statistics = _measure_statistics(sums, calibrated[index], index)
-        values = _estimate_or_point(statistics, method, dev, fraction, settings)
-        for suffix, value in zip(("", "_lo", "_hi", "_corpus_lo", "_corpus_hi"), values, strict=True):
-            columns[f"{prefix}{suffix}"] = value
+    return method, dev, prior
+
+
+def _with_estimator_columns(
+    columns: dict[str, list[object]], method: str, settings: EstimateSettings, rows: int = len(DOMAINS)
+) -> dict[str, list[object]]:
     note = "" if method == settings.estimator else f" ({settings.estimator} needs dev predictions)"
-    columns["estimator"] = [method + note] * len(DOMAINS)
-    columns["confidence"] = [settings.confidence] * len(DOMAINS)
-    return pa.table(columns)
+    return {**columns, "estimator": [method + note] * rows, "confidence": [settings.confidence] * rows}
+
+
+def _non_null_groupings(connection: duckdb.DuckDBPyConnection, groupings: tuple[str, ...]) -> tuple[str, ...]:
+    """The grouping columns with at least one non-NULL value (one cheap scan)."""
+    if not groupings:
+        return ()
+    [counts] = connection.execute("SELECT count(dump), count(source) FROM documents").fetchall()
+    present = dict(zip(GROUPINGS, counts, strict=True))
+    return tuple(grouping for grouping in groupings if present[grouping])
+
+
+GroupKey = tuple[str, str]
+
+
+def _group_estimates(
+    connection: duckdb.DuckDBPyConnection,
+    settings: EstimateSettings,
+    groupings: tuple[str, ...],
+    method: str,
+    dev: DevPredictions | None,
+    prior: np.ndarray | None,
+    fractions: list[float] | None,
+) -> dict[GroupKey, dict[str, list[object]]]:
+    """Estimate columns (`<prefix><suffix>` -> one value per domain) of every group of `groupings`.
+
+    `fractions` (one per measure) is the design sampling fraction to use for every group; None: each
+    group's own, from its statistics (`_design_sampling_fractions`, the formula of sql/11a).
+    """
+    if not groupings:
+        return {}
+    sums = _share_sums(connection, settings.block_size, groupings, None, with_blocks=True)
+    calibrated = {key: group.posterior_sums for key, group in sums.items()}
+    if method == "emq" and prior is not None:
+        weights = {key: group.total_weight for key, group in sums.items()}
+        ratios = _emq_ratios(connection, settings.block_size, groupings, weights, prior)
+        sums = _share_sums(connection, settings.block_size, groupings, ratios, with_blocks=True)
+    out: dict[GroupKey, dict[str, list[object]]] = {}
+    for key, group in sums.items():
+        group_fractions = _design_sampling_fractions(group) if fractions is None else fractions
+        columns: dict[str, list[object]] = {}
+        for index, (_, prefix) in enumerate(MEASURES):
+            statistics = _measure_statistics(group, calibrated[key][index], index)
+            values = _estimate_or_point(statistics, method, dev, group_fractions[index], settings)
+            for suffix, value in zip(_ESTIMATE_SUFFIXES, values, strict=True):
+                columns[f"{prefix}{suffix}"] = value
+        out[key] = columns
+    return out
+
+
+def _no_estimates() -> dict[str, list[object]]:
+    """Every estimate column NULL (nothing carries weight)."""
+    return {name: [None] * len(DOMAINS) for name in _estimate_names()}
 
 
 @dataclass(frozen=True)
 class _ShareSums:
-    """The rows of sql/11_share_blocks.sql as arrays, measures (MEASURES order) first."""
+    """The rows of sql/11_share_blocks.sql for one group as arrays, measures (MEASURES order) first."""
 
     counts: np.ndarray
     """(M, C, S) weight per cluster and predicted domain."""
     posterior_totals: np.ndarray
     """(M, C, S) sum of w q per cluster."""
     posterior_sums: np.ndarray
-    """(M, S) sum of w q over the whole input."""
+    """(M, S) sum of w q over the whole group."""
     total_weight: np.ndarray
     """(M,) sum of w."""
     noise_diagonal: np.ndarray
     """(M, S) sum of w^2 q."""
     noise_outer: np.ndarray
     """(M, S, S) sum of w^2 q q^T."""
+    squared_weight: np.ndarray
+    """(M, S) sum of w^2 per predicted domain."""
+    included_squared_weight: np.ndarray
+    """(M, S) sum of pi w^2 per predicted domain (pi the inclusion probability)."""
+
+
+_RATIOS_SCHEMA = pa.schema(
+    [
+        ("grouping", pa.string()),
+        ("group_value", pa.string()),
+        ("measure", pa.int32()),
+        ("r", pa.list_(pa.float64())),
+    ]
+)
 
 
 def _share_sums(
-    connection: duckdb.DuckDBPyConnection, block_size: int, ratios: np.ndarray, *, with_blocks: bool
-) -> _ShareSums:
-    """sql/11_share_blocks.sql at these prior ratios (one row per measure), reshaped into arrays."""
-    parameters: dict[str, object] = {"block_size": block_size, "with_blocks": with_blocks}
-    for (measure, _), ratio in zip(MEASURES, ratios, strict=True):
-        parameters[f"ratio_{measure}"] = [float(value) for value in ratio]
-    rows = connection.sql(load_sql("11_share_blocks"), params=parameters).to_arrow_table()
-    statistic = rows.column("statistic").to_numpy()
-    value = rows.column("value").fill_null(0.0).to_numpy()
-    axes = ("measure", "cluster_index", "k", "l")
-    index = {axis: rows.column(axis).fill_null(0).to_numpy() for axis in axes}
-    clusters = index["cluster_index"][statistic == "counts"]
+    connection: duckdb.DuckDBPyConnection,
+    block_size: int,
+    groupings: tuple[str, ...],
+    ratios: dict[GroupKey, np.ndarray] | None,
+    *,
+    with_blocks: bool,
+) -> dict[GroupKey, _ShareSums]:
+    """sql/11_share_blocks.sql for every group of `groupings` at these prior ratios ((M, S) per
+    group; None or a missing group: all ones), reshaped into arrays per group."""
+    rows_of_ratios: dict[str, list[object]] = {name: [] for name in _RATIOS_SCHEMA.names}
+    for (grouping, group_value), ratio in (ratios or {}).items():
+        for measure, row in enumerate(ratio):
+            rows_of_ratios["grouping"].append(grouping)
+            rows_of_ratios["group_value"].append(group_value)
+            rows_of_ratios["measure"].append(measure)
+            rows_of_ratios["r"].append([float(value) for value in row])
+    parameters = {"block_size": block_size, "with_blocks": with_blocks, "groupings": list(groupings)}
+    connection.register("share_ratios", pa.table(rows_of_ratios, schema=_RATIOS_SCHEMA))
+    try:
+        rows = connection.sql(load_sql("11_share_blocks"), params=parameters).to_arrow_table()
+    finally:
+        connection.unregister("share_ratios")
+    grouping = rows.column("grouping").to_numpy(zero_copy_only=False).astype(str)
+    group_value = rows.column("group_value").to_numpy(zero_copy_only=False).astype(str)
+    keys, inverse = np.unique(np.char.add(np.char.add(grouping, "\x1f"), group_value), return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(len(keys) + 1))
+    columns = {
+        "statistic": rows.column("statistic").to_numpy(zero_copy_only=False).astype(str),
+        "value": rows.column("value").fill_null(0.0).to_numpy(),
+        **{
+            axis: rows.column(axis).fill_null(0).to_numpy() for axis in ("measure", "cluster_index", "k", "l")
+        },
+    }
+    out: dict[GroupKey, _ShareSums] = {}
+    for index, key in enumerate(keys):
+        take = order[bounds[index] : bounds[index + 1]]
+        first, _, second = str(key).partition("\x1f")
+        out[(first, second)] = _group_sums({name: column[take] for name, column in columns.items()})
+    return out
+
+
+def _group_sums(rows: dict[str, np.ndarray]) -> _ShareSums:
+    """One group's long rows (sql/11_share_blocks.sql) as arrays; absent rows are 0."""
+    statistic, value = rows["statistic"], rows["value"]
+    clusters = rows["cluster_index"][statistic == "counts"]
     n_clusters = int(clusters.max()) + 1 if clusters.size else 0
     size = {"cluster_index": n_clusters, "k": len(DOMAINS), "l": len(DOMAINS)}
 
     def gather(name: str, *by: str) -> np.ndarray:
-        """One statistic's rows as an array indexed by (measure, *by); absent rows are 0."""
+        """One statistic's rows as an array indexed by (measure, *by)."""
         out = np.zeros((len(MEASURES), *(size[axis] for axis in by)))
         rows_of = statistic == name
-        out[tuple(index[axis][rows_of] for axis in ("measure", *by))] = value[rows_of]
+        out[tuple(rows[axis][rows_of] for axis in ("measure", *by))] = value[rows_of]
         return out
 
     upper = gather("noise_outer", "k", "l")
@@ -446,26 +600,62 @@ def _share_sums(
         total_weight=gather("total_weight"),
         noise_diagonal=gather("noise_diagonal", "k"),
         noise_outer=upper + np.triu(upper, 1).swapaxes(1, 2),
+        squared_weight=gather("squared_weight", "k"),
+        included_squared_weight=gather("included_squared_weight", "k"),
     )
 
 
+def _design_sampling_fractions(sums: _ShareSums) -> list[float]:
+    """`design_sampling_fraction` of each measure from one group's sums: what sql/11a computes for the
+    whole input, f = min over predicted domains d of sum pi e^2 / sum e^2 (e = w ([domain = d] - R_d)),
+    with sum e^2 = q_d (1 - R_d)^2 + (Q - q_d) R_d^2; 1 where undefined, at least 1e-12."""
+    fractions = []
+    for index in range(len(MEASURES)):
+        weight = sums.counts[index].sum(axis=0)
+        if weight.sum() <= 0:
+            fractions.append(1.0)
+            continue
+        share = weight / weight.sum()
+        squares, included = sums.squared_weight[index], sums.included_squared_weight[index]
+        total = squares * (1 - share) ** 2 + (squares.sum() - squares) * share**2
+        part = included * (1 - share) ** 2 + (included.sum() - included) * share**2
+        live = (weight > 0) & (total > 0)
+        fraction = float((part[live] / total[live]).min()) if live.any() else 1.0
+        fractions.append(min(max(fraction, 1e-12), 1.0))
+    return fractions
+
+
 def _emq_ratios(
-    connection: duckdb.DuckDBPyConnection, block_size: int, weighted: np.ndarray, prior: np.ndarray
-) -> np.ndarray:
-    """EMQ's final prior ratios per measure, each E and M step one aggregation in DuckDB."""
-    live = np.flatnonzero(weighted > 0)
-    ratios = np.ones((len(MEASURES), len(DOMAINS)))
+    connection: duckdb.DuckDBPyConnection,
+    block_size: int,
+    groupings: tuple[str, ...],
+    weighted: dict[GroupKey, np.ndarray],
+    prior: np.ndarray,
+) -> dict[GroupKey, np.ndarray]:
+    """EMQ's final prior ratios per group and measure, each E and M step one aggregation in DuckDB
+    over every group at once (each group converges as if run alone)."""
+    keys = sorted(weighted)
+    totals = np.concatenate([weighted[key] for key in keys]) if keys else np.zeros(0)
+    live = np.flatnonzero(totals > 0)
+    ratios = np.ones((totals.size, len(DOMAINS)))
+    rows = len(MEASURES)
+
+    def as_groups() -> dict[GroupKey, np.ndarray]:
+        return {key: ratios[i * rows : (i + 1) * rows] for i, key in enumerate(keys)}
+
     if live.size == 0:
-        return ratios
+        return as_groups()
 
     def weighted_posterior_sums(live_ratios: np.ndarray) -> np.ndarray:
         ratios[live] = live_ratios
-        sums: np.ndarray = _share_sums(connection, block_size, ratios, with_blocks=False).posterior_sums[live]
-        return sums
+        sums = _share_sums(connection, block_size, groupings, as_groups(), with_blocks=False)
+        stacked = np.concatenate([sums[key].posterior_sums for key in keys])
+        result: np.ndarray = stacked[live]
+        return result
 
-    _, final = expectation_maximisation_priors(weighted_posterior_sums, weighted[live], prior)
+    _, final = expectation_maximisation_priors(weighted_posterior_sums, totals[live], prior)
     ratios[live] = final
-    return ratios
+    return as_groups()
 
 
 def _measure_statistics(sums: _ShareSums, calibrated: np.ndarray, index: int) -> ShareStatistics:
