@@ -141,33 +141,36 @@ def domain_shares_notebook(database: str = DEFAULT_DATABASE) -> Notebook:
             """
             ## Token share per domain over crawl dumps
 
-            Only documents that carry a dump (FineWeb's `CC-MAIN-YYYY-WW`) appear here; Dolma's
-            documents have none. Dump names sort in crawl order.
+            From `domain_shares_by_dump`: the run's estimator on each dump's documents, with the
+            95% interval for those documents (shaded). Documents without a dump (Dolma's) are left
+            out here. Dump names sort in crawl order.
             """
         ),
         code(
             '''
             per_dump = query(
                 """
-                SELECT dump, domain, sum(n_tokens) AS tokens
-                FROM documents
-                WHERE dump IS NOT NULL
-                GROUP BY dump, domain
+                SELECT dump, domain, token_share, token_share_lo, token_share_hi
+                FROM domain_shares_by_dump
+                WHERE dump <> '(none)'
+                ORDER BY dump
                 """
             )
             if per_dump.empty:
                 print("no document carries a dump name")
             else:
-                table = per_dump.pivot(index="dump", columns="domain", values="tokens").fillna(0).sort_index()
-                table = table.reindex(columns=[d for d in DOMAINS if d in table.columns])
-                share = table.div(table.sum(axis=1), axis=0) * 100
                 fig, ax = plt.subplots()
-                for domain in share.columns:
-                    ax.plot(share.index, share[domain], marker="o", label=domain, color=COLOURS[domain])
+                for domain in [d for d in DOMAINS if d in set(per_dump["domain"])]:
+                    rows = per_dump[per_dump["domain"] == domain]
+                    share = rows["token_share"] * 100
+                    ax.plot(rows["dump"], share, marker="o", label=domain, color=COLOURS[domain])
+                    if rows["token_share_lo"].notna().all():
+                        low, high = rows["token_share_lo"] * 100, rows["token_share_hi"] * 100
+                        ax.fill_between(rows["dump"], low, high, color=COLOURS[domain], alpha=0.15)
                 ax.set_ylabel("share of the dump's tokens (%)")
-                ax.set_title("Token share per domain by crawl dump (documents with a dump)")
+                ax.set_title("Token share per domain by crawl dump, with 95% intervals")
                 ax.tick_params(axis="x", rotation=45)
-                ax.legend(ncol=len(share.columns), fontsize=8)
+                ax.legend(ncol=5, fontsize=8)
                 plt.show()
             '''
         ),
