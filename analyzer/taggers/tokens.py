@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,9 @@ def _rust_tokenizer(encoding_name: str) -> Any | None:
     20% faster, and has no input-length limit. Any surprise (a new package layout) falls back to
     the package API.
     """
+    loaded = sys.modules.get("bpe_openai._bindings")
+    if loaded is not None:  # the package was imported already: reuse its extension module
+        return loaded.tokenizer_for_encoding(encoding_name)
     try:
         package = importlib.util.find_spec("bpe_openai")
         if package is None or not package.submodule_search_locations:
