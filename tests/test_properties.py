@@ -208,3 +208,13 @@ def test_taggers_give_one_value_per_document_for_any_text(
             assert columns["domain"].null_count == 0
         elif isinstance(tagger, MinHashTagger):
             assert columns["minhash"].null_count == 0 and columns["band_keys"].null_count == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [("A://WWW.", None), ("https://www.Example.com/x", "example.com"), ("http://www", "www"), ("", None)],
+)
+def test_host_of_never_returns_an_empty_host(url: str, host: str | None) -> None:
+    from analyzer.taggers.url import host_of
+
+    assert host_of(url) == host

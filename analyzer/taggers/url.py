@@ -16,16 +16,17 @@ def host_of(url: str | None) -> str | None:
         host = urlsplit(url.strip()).hostname
     except ValueError:
         return None
-    if not host:
-        return None
-    return host[4:] if host.startswith("www.") else host
+    if host and host.startswith("www."):
+        host = host[4:]
+    # "www." alone (e.g. from "a://www.") leaves nothing: no host, not an empty one
+    return host or None
 
 
 class UrlAndSizeTagger:
     """Adds `host`, `n_chars` and `n_bytes` (UTF-8)."""
 
     name = "url_size"
-    version = "url-size-v1"
+    version = "url-size-v2"
 
     def tag(self, documents: pa.RecordBatch) -> dict[str, pa.Array]:
         text = documents.column("text")
