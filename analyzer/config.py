@@ -99,7 +99,7 @@ class RunConfig:
     sample_size_unit: int = 1000
     """L0 of the 'pps' design, in UTF-8 bytes: documents up to L0 are kept at rate F."""
     estimator: str = "cc"
-    """How shares are estimated: cc, acc, pcc, pacc or emq (see analyzer/estimates/corpus_shares.py)."""
+    """How shares are estimated: cc, acc, pcc, pacc or emq (see analyzer/estimates/intervals.py)."""
     bootstrap_block: int = 256
     """Consecutive rows of a shard that form one bootstrap cluster."""
     bootstrap_replicates: int = 1000

@@ -12,7 +12,8 @@ from rich.console import Console
 from analyzer import __version__
 from analyzer.config import RunConfig
 from analyzer.errors import InputError
-from analyzer.estimates.corpus_shares import EstimateSettings, dev_predictions_path_for
+from analyzer.estimates.corpus_shares import EstimateSettings
+from analyzer.estimates.dev_predictions import dev_predictions_path_for
 from analyzer.executors import Executor
 from analyzer.executors.local import LocalExecutor
 from analyzer.progress import RunProgress

@@ -5,7 +5,7 @@ judged on text it trained on. This script cross-fits instead: the corpus is spli
 root original of each document (copies go with their original); for each fold, a model with the
 shipped hyper-parameters is trained on train minus that fold's texts, its dev-set confusion is
 measured, and the fold's documents are classified by it. Every estimator (cc, acc, pcc, pacc, emq)
-with the run's intervals (analyzer.estimates.corpus_shares.estimate_shares) is compared with the
+with the run's intervals (analyzer.estimates.intervals.estimate_shares) is compared with the
 true token shares of truth.parquet:
 - `full`: each half read whole (sampling fraction 1: the input-level interval is the classifier's
   own error only);
@@ -45,12 +45,8 @@ import xxhash
 from analyzer import DOMAINS
 from analyzer.classifier_model import DomainModel
 from analyzer.config import ReaderOptions, shipped_model_path
-from analyzer.estimates.corpus_shares import (
-    ESTIMATORS,
-    DevPredictions,
-    estimate_shares,
-    load_dev_predictions,
-)
+from analyzer.estimates.dev_predictions import DevPredictions, load_dev_predictions
+from analyzer.estimates.intervals import ESTIMATORS, estimate_shares
 from analyzer.estimates.sampling import sample_mask
 from analyzer.readers import read_shard
 from analyzer.sampler import (
@@ -61,8 +57,8 @@ from analyzer.sampler import (
 )
 from analyzer.shards import resolve_shards
 from analyzer.text_normalise import normalise_for_classifier
+from analyzer.training.data import read_labeled
 from analyzer.training.dev_predictions import write_dev_predictions
-from analyzer.training.train import read_labeled
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -20,6 +20,7 @@ from generated import labeled_rows, make_text, write_jsonl_gz
 from analyzer import DOMAINS, text_normalise
 from analyzer.classifier_model import FASTTEXT_MAGIC, DomainModel, apply_temperature
 from analyzer.errors import InputError, ModelError
+from analyzer.training.data import LabeledData, read_labeled
 from analyzer.training.evaluate import (
     bin_index,
     confusion_matrix,
@@ -30,13 +31,11 @@ from analyzer.training.evaluate import (
 )
 from analyzer.training.train import (
     FastTextParams,
-    LabeledData,
     TextView,
     TrainReport,
     build_classifier,
     error_groups,
     fit_temperature,
-    read_labeled,
     train_domain_classifier,
 )
 

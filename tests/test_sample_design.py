@@ -13,7 +13,7 @@ import pytest
 from generated import corpus_documents, write_fineweb_parquet
 from harness import run_and_open
 
-from analyzer.estimates.corpus_shares import estimate_shares
+from analyzer.estimates.intervals import estimate_shares
 from analyzer.readers import DOCUMENT_SCHEMA
 from analyzer.sampler import (
     INCLUSION_COLUMN,

@@ -16,17 +16,9 @@ import pytest
 
 from analyzer import DOMAINS
 from analyzer.estimates import corpus_shares
-from analyzer.estimates.corpus_shares import (
-    ESTIMATORS,
-    MEASURES,
-    EstimateSettings,
-    ShareEstimate,
-    ShareStatistics,
-    estimate_shares,
-    load_dev_predictions,
-    share_estimates,
-    training_prior_for,
-)
+from analyzer.estimates.corpus_shares import MEASURES, EstimateSettings, share_estimates
+from analyzer.estimates.dev_predictions import load_dev_predictions, training_prior_for
+from analyzer.estimates.intervals import ESTIMATORS, ShareEstimate, ShareStatistics, estimate_shares
 from analyzer.estimates.quantification import expectation_maximisation_priors, expectation_maximisation_shares
 
 S = len(DOMAINS)

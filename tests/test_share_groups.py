@@ -18,12 +18,12 @@ from test_share_aggregation import generated_store, write_dev_predictions
 from analyzer import DOMAINS
 from analyzer.estimates import corpus_shares
 from analyzer.estimates.corpus_shares import (
-    ESTIMATORS,
     MEASURES,
     EstimateSettings,
     share_estimates,
     share_estimates_by_group,
 )
+from analyzer.estimates.intervals import ESTIMATORS
 from analyzer.sampler import design_sampling_fractions
 
 S = len(DOMAINS)

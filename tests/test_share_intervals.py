@@ -1,4 +1,4 @@
-"""EMQ and the input-level / corpus-level share intervals (analyzer.estimates.corpus_shares), on generated
+"""EMQ and the input-level / corpus-level share intervals (analyzer.estimates.intervals), on generated
 data with known answers: prior shift that EMQ removes, finite-population sampling, classifier error."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from generated import corpus_documents, write_fineweb_parquet
 from harness import run_and_open
 
-from analyzer.estimates.corpus_shares import estimate_shares
+from analyzer.estimates.intervals import estimate_shares
 from analyzer.estimates.quantification import expectation_maximisation_shares, label_noise_covariance
 
 FloatArray = npt.NDArray[np.float64]

@@ -1,13 +1,13 @@
 """Training and evaluation of the fastText domain classifier (library functions; the CLI wraps them)."""
 
+from analyzer.training.card import write_model_card
+from analyzer.training.data import read_labeled
 from analyzer.training.evaluate import Evaluation, LabelScores, evaluate_model, evaluate_probabilities
 from analyzer.training.train import (
     FastTextParams,
     TrainReport,
     build_classifier,
-    read_labeled,
     train_domain_classifier,
-    write_model_card,
 )
 
 __all__ = [

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from analyzer.errors import InputError
+from analyzer.training.card import evaluation_tables
 from analyzer.training.dev_predictions import write_dev_predictions
 from analyzer.training.evaluate import Evaluation
 from analyzer.training.train import (
@@ -22,7 +23,6 @@ from analyzer.training.train import (
     TextView,
     TrainReport,
     build_classifier,
-    evaluation_tables,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -13,13 +13,12 @@ import pyarrow.parquet as pq
 
 from analyzer import DOMAINS
 from analyzer.classifier_model import DomainModel
-from analyzer.estimates.corpus_shares import dev_predictions_path_for
+from analyzer.estimates.dev_predictions import dev_predictions_path_for
+from analyzer.training.data import read_labeled
 
 
 def write_dev_predictions(model_path: Path, dev_path: Path, out_path: Path | None = None) -> Path:
     """Predict every dev document and write label, p_* and n_bytes to a parquet; return its path."""
-    from analyzer.training.train import read_labeled  # train imports heavy modules; load on use
-
     model = DomainModel.load(model_path)
     data = read_labeled(dev_path)
     started = time.perf_counter()

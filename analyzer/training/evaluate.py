@@ -17,6 +17,7 @@ import numpy as np
 
 from analyzer import DOMAINS
 from analyzer.classifier_model import DomainModel
+from analyzer.training.data import read_labeled
 
 ECE_BINS = 15
 
@@ -204,8 +205,6 @@ def evaluate_model(
 
     `label_map` folds a model with labels of its own into DOMAINS (see `DomainModel.load`).
     """
-    from analyzer.training.train import read_labeled  # train imports this module; avoid a cycle
-
     model = DomainModel.load(model_path, label_map)
     data = read_labeled(data_path)
     probs, mb_per_second = measure_speed(model, data.texts, batch_size)

@@ -33,16 +33,9 @@ from urllib.parse import urlsplit
 from analyzer import DOMAINS
 from analyzer.classifier_model import Sidecar, fasttext_probabilities
 from analyzer.errors import InputError
+from analyzer.training.data import LabeledData, read_labeled, write_training_file
 from analyzer.training.evaluate import Evaluation, evaluate_probabilities
-from analyzer.training.train import (
-    FastTextParams,
-    LabeledData,
-    TextView,
-    read_labeled,
-    train_fasttext,
-    write_sidecar,
-    write_training_file,
-)
+from analyzer.training.train import FastTextParams, TextView, train_fasttext, write_sidecar
 
 SEED_DOMAINS = tuple(domain for domain in DOMAINS if domain != "other")
 PLACEHOLDER_SUFFIX = ".invalid"

@@ -1,0 +1,251 @@
+"""Shares of one measure with two intervals, from sums only: `ShareStatistics` in, `ShareEstimate` out.
+
+`estimate_shares_from_statistics` estimates shares with the chosen estimator (cc, acc, pcc, pacc or
+emq) and bounds them twice: for the analysed input (finite-population-corrected sampling error plus
+the classifier's own error) and for the corpus the input was drawn from (the full cluster bootstrap
+plus the classifier's error). `estimate_shares` is the same from one row per document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from analyzer.estimates.bootstrap import (
+    ShareEstimator,
+    acc_estimator,
+    cc_estimator,
+    cluster_bootstrap,
+    cluster_totals,
+    pacc_estimator,
+    pcc_estimator,
+    probability_cluster_totals,
+    resample_confusion,
+    resample_probabilistic_confusion,
+)
+from analyzer.estimates.dev_predictions import DevPredictions
+from analyzer.estimates.quantification import (
+    expectation_maximisation_shares,
+    label_noise_covariance_from_moments,
+    label_noise_moments,
+)
+
+ESTIMATORS = ("cc", "acc", "pcc", "pacc", "emq")
+"""cc: classify and count; acc: adjusted with the dev confusion; pcc: probability average;
+pacc: probability average adjusted with the dev mean-probability matrix; emq: EM prior re-estimation
+(Saerens, Latinne & Decaestecker 2002) on the calibrated posteriors, token-weighted."""
+
+
+@dataclass(frozen=True)
+class ShareEstimate:
+    """Point estimate with two intervals: for the analysed input and for the corpus it was drawn from."""
+
+    point: np.ndarray
+    input_lo: np.ndarray
+    input_hi: np.ndarray
+    corpus_lo: np.ndarray
+    corpus_hi: np.ndarray
+    sampling_fraction: float
+
+
+@dataclass(frozen=True)
+class ShareStatistics:
+    """All that `estimate_shares_from_statistics` needs of one measure's documents: sums only.
+
+    C clusters (bootstrap blocks, in a fixed order) by S domains, plus a few global sums; the store
+    computes them in DuckDB (sql/11_share_blocks.sql), `document_statistics` from per-document arrays.
+    The posteriors q are the calibrated probabilities, or EMQ's re-weighted ones.
+    """
+
+    counts: np.ndarray
+    """(C, S) weight per cluster and predicted domain."""
+    posterior_totals: np.ndarray
+    """(C, S) sum of w q per cluster."""
+    calibrated_totals: np.ndarray
+    """(S,) sum of w p with the calibrated probabilities (the PCC reading)."""
+    noise_diagonal: np.ndarray
+    """(S,) sum of w^2 q: with `noise_outer` the label-noise covariance."""
+    noise_outer: np.ndarray
+    """(S, S) sum of w^2 q q^T."""
+    total_weight: float
+    """sum of w."""
+
+
+def document_statistics(
+    cluster_ids: np.ndarray,
+    weights: np.ndarray,
+    probabilities: np.ndarray,
+    *,
+    predicted: np.ndarray | None = None,
+    posteriors: np.ndarray | None = None,
+) -> ShareStatistics:
+    """The sums of `ShareStatistics` from one row per document (dense cluster ids, weights, calibrated
+    probabilities, rows renormalised here; `predicted` defaults to the argmax, `posteriors` to them)."""
+    ids = np.asarray(cluster_ids, dtype=np.int64)
+    w = np.asarray(weights, dtype=np.float64)
+    p = np.asarray(probabilities, dtype=np.float64)
+    p = p / p.sum(axis=1, keepdims=True)
+    posterior = p if posteriors is None else np.asarray(posteriors, dtype=np.float64)
+    n_classes = p.shape[1]
+    n_clusters = int(ids.max()) + 1 if ids.size else 0
+    top = p.argmax(axis=1) if predicted is None else np.asarray(predicted, dtype=np.int64)
+    diagonal, outer, total = label_noise_moments(posterior, w)
+    return ShareStatistics(
+        counts=cluster_totals(ids, top, w, n_clusters, n_classes),
+        posterior_totals=probability_cluster_totals(ids, posterior, w, n_clusters),
+        calibrated_totals=w @ p,
+        noise_diagonal=diagonal,
+        noise_outer=outer,
+        total_weight=total,
+    )
+
+
+def estimate_shares(
+    cluster_ids: np.ndarray,
+    weights: np.ndarray,
+    probabilities: np.ndarray,
+    method: str,
+    *,
+    dev: DevPredictions | None = None,
+    training_prior: np.ndarray | None = None,
+    sampling_fraction: float = 1.0,
+    predicted: np.ndarray | None = None,
+    replicates: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> ShareEstimate:
+    """Shares of one measure by `method` from one row per document; see `estimate_shares_from_statistics`.
+
+    Per document: its bootstrap cluster (dense ids), its weight (e.g. tokens x sample weight) and its
+    calibrated probabilities; `predicted` is its top domain (default: the argmax). A thin wrapper:
+    EMQ's posteriors, then `document_statistics`, then the estimate from those sums (the store
+    computes the same sums in DuckDB instead).
+    """
+    if method not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {method!r}; choose one of {ESTIMATORS}")
+    if not 0.0 < sampling_fraction <= 1.0:
+        raise ValueError(f"sampling_fraction must be in (0, 1], got {sampling_fraction}")
+    w = np.asarray(weights, dtype=np.float64)
+    posterior = None
+    if method == "emq":
+        if training_prior is None:
+            raise ValueError("the EMQ estimator needs the model's training prior")
+        p = np.asarray(probabilities, dtype=np.float64)
+        _, posterior = expectation_maximisation_shares(p / p.sum(axis=1, keepdims=True), w, training_prior)
+    statistics = document_statistics(cluster_ids, w, probabilities, predicted=predicted, posteriors=posterior)
+    return estimate_shares_from_statistics(
+        statistics,
+        method,
+        dev=dev,
+        sampling_fraction=sampling_fraction,
+        replicates=replicates,
+        confidence=confidence,
+        seed=seed,
+    )
+
+
+def estimate_shares_from_statistics(
+    statistics: ShareStatistics,
+    method: str,
+    *,
+    dev: DevPredictions | None = None,
+    sampling_fraction: float = 1.0,
+    replicates: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> ShareEstimate:
+    """Shares of one measure by `method`, with an input-level and a corpus-level interval.
+
+    For EMQ, `statistics` must hold its re-weighted posteriors (they are the PCC of them). Every
+    replicate adds up
+    - sampling: a cluster bootstrap deviation with the point model; for the input-level interval it
+      is scaled by sqrt(1 - f) (finite-population correction: with every document read, f = 1, there
+      is no sampling error about the input), for the corpus-level one it is kept whole;
+    - the model's calibration (acc, pacc): the estimate with a dev-resampled matrix, minus the point;
+    - label noise: which documents are misread is unknown even when all are read, so a draw from
+      N(0, sum_d w_d^2 (diag(p_d) - p_d p_d^T) / W^2) (the posteriors' multinomial covariance);
+    - decision-rule ambiguity: the gap b = |CC - PCC| between counting top labels and averaging
+      posteriors bounds a bias of unknown sign that the dev set cannot size for a corpus unlike it
+      (README); as a GUM type-B term it enters as N(0, b^2 / 3), so the 95% bounds reach 1.13 b.
+    Percentile bounds of the sums, clipped to [0, 1]. For cc the bounds also span the PCC reading
+    (PCC with its own sampling deviation and label noise), the truth if the posteriors are calibrated.
+    """
+    if method not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {method!r}; choose one of {ESTIMATORS}")
+    if not 0.0 < sampling_fraction <= 1.0:
+        raise ValueError(f"sampling_fraction must be in (0, 1], got {sampling_fraction}")
+    counts = np.asarray(statistics.counts, dtype=np.float64)
+    n_classes = counts.shape[1]
+    cc_point = counts.sum(axis=0) / counts.sum()
+    pcc_point = statistics.calibrated_totals / statistics.total_weight
+    prob_totals = np.asarray(statistics.posterior_totals, dtype=np.float64)
+    estimator = _point_estimator(method, dev)
+    sampling = cluster_bootstrap(
+        counts,
+        estimator,
+        probability_totals=prob_totals,
+        n_replicates=replicates,
+        confidence=confidence,
+        seed=seed,
+    )
+    point = sampling.point
+    deviation = sampling.replicates - point
+    model = np.zeros_like(deviation)
+    draws = _model_draws(method, dev, replicates, seed)
+    if draws is not None:
+        totals = np.repeat(counts.sum(axis=0)[None], replicates, axis=0)
+        ptotals = np.repeat(prob_totals.sum(axis=0)[None], replicates, axis=0)
+        matrices = np.stack([next(draws) for _ in range(replicates)])
+        model = estimator(totals, ptotals, matrices) - point
+    rng = np.random.default_rng(seed + 1)
+    covariance = label_noise_covariance_from_moments(
+        statistics.noise_diagonal, statistics.noise_outer, statistics.total_weight
+    )
+    noise = rng.multivariate_normal(np.zeros(n_classes), covariance, size=replicates, method="eigh")
+    # A bias of unknown sign up to b = |CC - PCC| is a rectangular distribution on [-b, b]: standard
+    # uncertainty b / sqrt(3) (GUM type B), combined as a normal term so the bounds reach past +-b.
+    ambiguity = rng.normal(size=(replicates, n_classes)) * (np.abs(cc_point - pcc_point) / np.sqrt(3.0))[None]
+    classifier = model + noise + ambiguity
+    readings = [(point, deviation, classifier)]
+    if method == "cc":
+        # CC's bias is the gap to PCC if the posteriors are calibrated for this input: then the truth
+        # is PCC up to label noise, so the interval also spans that reading (paired cluster draws).
+        pcc_sampling = cluster_bootstrap(
+            counts, pcc_estimator, probability_totals=prob_totals, n_replicates=replicates, seed=seed
+        )
+        readings.append((pcc_sampling.point, pcc_sampling.replicates - pcc_sampling.point, noise))
+    alpha = 1.0 - confidence
+    bounds = []
+    for scale in (np.sqrt(1.0 - sampling_fraction), 1.0):
+        lo, hi = point.copy(), point.copy()
+        for centre, sampled, classifier_error in readings:
+            draws_total = centre + scale * sampled + classifier_error
+            q_lo, q_hi = np.quantile(draws_total, [alpha / 2, 1 - alpha / 2], axis=0)
+            lo, hi = np.minimum(lo, q_lo), np.maximum(hi, q_hi)
+        bounds.append((np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)))
+    return ShareEstimate(point, bounds[0][0], bounds[0][1], bounds[1][0], bounds[1][1], sampling_fraction)
+
+
+def _point_estimator(method: str, dev: DevPredictions | None) -> ShareEstimator:
+    if method == "acc" and dev is not None:
+        return acc_estimator(dev.confusion())
+    if method == "pacc" and dev is not None:
+        return pacc_estimator(dev.probabilistic_confusion())
+    if method in ("pcc", "emq"):
+        return pcc_estimator
+    if method in ("acc", "pacc"):
+        raise ValueError(f"the {method} estimator needs dev predictions")
+    return cc_estimator
+
+
+def _model_draws(
+    method: str, dev: DevPredictions | None, replicates: int, seed: int
+) -> Iterator[np.ndarray] | None:
+    """One dev-resampled matrix per replicate for the adjusted estimators, else None."""
+    if dev is None or method not in ("acc", "pacc"):
+        return None
+    if method == "acc":
+        return resample_confusion(dev.true_index, dev.predicted_index, dev.weights, replicates, seed)
+    return resample_probabilistic_confusion(dev.true_index, dev.probabilities, dev.weights, replicates, seed)

@@ -1,0 +1,206 @@
+"""The markdown model card of a trained domain classifier, rendered from its TrainReport and dev scores."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from analyzer import DOMAINS
+from analyzer.training.evaluate import Evaluation
+from analyzer.training.train import (
+    BASE_MARGIN,
+    HEAD_CHARS_TOLERANCE,
+    MAX_MODEL_BYTES,
+    QUANTIZE_MAX_F1_LOSS,
+    GridResult,
+    TrainReport,
+)
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """Return a GitHub markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def grid_table(results: Sequence[GridResult], chosen: str) -> str:
+    """Return the grid (or text-view) results as a markdown table, marking the chosen row."""
+    rows = [
+        (
+            result.params.short() + (" **(*)**" if chosen in {result.params.short(), result.view} else ""),
+            result.view,
+            f"{result.dev_macro_f1:.4f}",
+            f"{result.dev_accuracy:.4f}",
+            f"{result.train_seconds:.0f}",
+            f"{result.predict_mb_per_second:.1f}",
+        )
+        for result in results
+    ]
+    return markdown_table(("params", "text read", "dev macro-F1", "dev accuracy", "train s", "MB/s*"), rows)
+
+
+def evaluation_tables(evaluation: Evaluation) -> str:
+    """Return per-label P/R/F1 and the confusion matrix as markdown."""
+    scores = markdown_table(
+        ("label", "precision", "recall", "F1", "support"),
+        [
+            (label, f"{s.precision:.4f}", f"{s.recall:.4f}", f"{s.f1:.4f}", s.support)
+            for label, s in evaluation.per_label.items()
+        ],
+    )
+    confusion = markdown_table(
+        ("true \\ predicted", *evaluation.labels),
+        [(label, *row) for label, row in zip(evaluation.labels, evaluation.confusion, strict=True)],
+    )
+    summary = f"macro-F1 **{evaluation.macro_f1:.4f}**, accuracy {evaluation.accuracy:.4f}"
+    return f"{scores}\n\n{summary}\n\n{confusion}"
+
+
+def write_model_card(path: str | Path, report: TrainReport, dev: Evaluation, command: str) -> None:
+    """Write the markdown model card: data, recipe, grid, dev scores, calibration, known limits."""
+    params = report.params
+    quant = report.quantisation
+    counts_table = markdown_table(
+        ("split", *DOMAINS),
+        [("train", *report.train_counts.values()), ("dev", *report.dev_counts.values())],
+    )
+    head = "whole text" if report.head_chars is None else f"head {report.head_chars}"
+    quant_table = markdown_table(
+        ("file", "dev macro-F1", "MB", "MB/s"),
+        [
+            (
+                f".{kind}",
+                f"{quant[kind + '_macro_f1']:.4f}",
+                f"{quant[kind + '_bytes'] / 1e6:.1f}",
+                f"{quant[kind + '_mb_per_second']:.1f}",
+            )
+            for kind in ("bin", "ftz")
+        ],
+    )
+    speed_table = markdown_table(
+        ("text read", "MB/s"), [(name, f"{speed:.1f}") for name, speed in report.speed_by_head.items()]
+    )
+    error_table = markdown_table(
+        ("true", "predicted", "source", "documents"),
+        [(row["true"], row["predicted"], row["source"], row["documents"]) for row in report.error_groups],
+    )
+    calibration_table = markdown_table(
+        ("", "ECE", "NLL"),
+        [
+            ("before temperature scaling", f"{report.ece_before:.4f}", f"{report.nll_before:.4f}"),
+            ("after (T fitted on all dev; optimistic)", f"{report.ece_after:.4f}", f"{report.nll_after:.4f}"),
+            ("after, T fitted on half, scored on other half", f"{report.ece_after_crossfit:.4f}", ""),
+        ],
+    )
+    text = f"""# Model card: {report.name}
+
+fastText supervised classifier that assigns a web document one of `{", ".join(DOMAINS)}`.
+File `{Path(report.model_path).name}` ({report.model_bytes / 1e6:.1f} MB, sha256 `{report.model_sha256}`),
+sidecar `{Path(report.sidecar_path).name}` (labels, calibration temperature, head_chars).
+Load it with `analyzer.classifier_model.DomainModel.load(path)`; `predict_proba` returns calibrated
+probabilities with columns in the order above.
+
+## Reproduce
+
+```
+{command}
+```
+
+Training data `{report.train_path}`, tuning data `{report.dev_path}`. fastText runs with `thread=1`
+and `seed={report.seed}`, so a rerun on the same data and fastText build gives the same model bytes
+(grid points run in parallel processes, each single-threaded, which does not affect results). The
+whole run took {report.seconds / 60:.1f} minutes on this machine.
+
+## Data
+
+Only the `text` and `label` fields are read; URLs are never shown to the model. Documents per label:
+
+{counts_table}
+
+Train and dev are split by source group (see `PROVENANCE.md` of the data): no company, contract,
+court, web domain, code package or MedQuAD sub-collection is in both. Sources: finance = SEC 10-K/10-Q
+filings, FOMC minutes/speeches/press conferences, BBC business news, TAT-QA annual-report snippets;
+law = CUAD contracts, court opinions and summaries (juriscraper fixtures), LegalBench rows; code =
+CPython stdlib, npm JS, C headers, Go std, OpenJDK, PostgreSQL SQL, shell scripts, the Rust book;
+medical = MedQuAD (NIH Q&A pages), PubMedQA abstracts; other = IMDB reviews, BBC non-business news,
+C4/Dolma web pages, WikiText articles, trafilatura test pages.
+
+## Recipe
+
+1. Normalise every text with `analyzer.text_normalise.normalise_for_classifier(text, head_chars)`
+   (the same call prediction makes): first `head_chars` characters, lower-case, ASCII digits to 0,
+   line breaks to spaces; fastText's character n-grams see the punctuation.
+2. Grid search (one knob at a time around a base chosen for speed) trained on train, scored by dev
+   macro-F1; a variation replaces the base only if it is more than {BASE_MARGIN * 100:.1f} point better:
+
+{grid_table(report.grid, params.short())}
+
+   *MB per CPU-second in these tables was measured inside the two parallel grid workers, which
+   share the machine, so it is noisy; the cleaner speed measurement is the table in step 3.
+
+3. With the best parameters, compare how much of each document to read: a head, head + tail,
+   the whole text, or chunks of the whole text predicted one by one with their probabilities
+   averaged (trained on every chunk). Only head-only options can ship, because prediction reads
+   `text[:head_chars]`; the shortest head within
+   {HEAD_CHARS_TOLERANCE * 100:.1f} point of the best head-only macro-F1 is chosen: **{head}**.
+
+{grid_table(report.views, head)}
+
+   Speed of the shipped model by amount read (raw input MB per CPU-second through normalisation
+   plus fastText, one core, dev documents (mean {report.dev_mean_chars / 1000:.1f}k characters), measured
+   one after another after training):
+
+{speed_table}
+
+4. Retrain the chosen configuration (`{params.short()}`, bucket {params.bucket}, minCount
+   {params.min_count}) and product-quantise it (`qnorm`, `dsub=2`, no cutoff). The `.ftz` ships only
+   if the `.bin` exceeds {MAX_MODEL_BYTES / 1e6:.0f} MB and quantising loses less than
+   {QUANTIZE_MAX_F1_LOSS * 100:.1f} point of dev macro-F1, because quantised lookups predict
+   slower (MB/s below, measured inside the run, noisy):
+
+{quant_table}
+
+   Shipped: **{Path(report.model_path).suffix}**.
+5. Fit one temperature T on dev (minimise NLL of softmax(log p / T)): **T = {report.temperature:.3f}**.
+
+## Dev results (shipped model, calibrated, through `DomainModel`)
+
+{evaluation_tables(dev)}
+
+The largest groups of dev errors ({sum(row["documents"] for row in report.error_groups)} of
+{dev.n_docs - round(dev.accuracy * dev.n_docs)} misread documents), by the `source` field of the data:
+
+{error_table}
+
+Calibration (top-label expected calibration error, 15 equal-width bins; plot
+`{report.name}.reliability.png`):
+
+{calibration_table}
+
+Prediction speed of the shipped model through `DomainModel.predict_proba` on dev, batches of 512,
+best of 3 passes, one core: **{dev.mb_per_second or 0:.1f} MB** of raw text per CPU-second
+(`make bench` measures the same on the corpus shards).
+
+## Known limits
+
+- Dev was used for model selection and calibration, so dev scores are optimistic; a separate
+  held-out set from other sources is the real test. Law in particular comes from few sources (CUAD
+  contracts, court opinions, LegalBench) and is expected to be weakest on other legal text
+  (statutes, regulations, law-firm explainers, terms of service).
+- `other` is the label of the source, not of each document: C4/Dolma web pages that are really
+  about money, law or health are still `other` in training and dev, so the model learns a few
+  wrong lessons and some dev "errors" on `other` documents may be right answers.
+- Each domain is a handful of sources with their own style (SEC filings, FOMC, NIH Q&A, PubMed
+  abstracts, source files), so the model partly learns source style, not topic.
+- Documents of the evaluation corpora (`corpus/` shards) are drawn from the same pool as train and
+  dev, so classifier accuracy measured on those shards is optimistic; use the held-out set for
+  generalisation.
+- Training pieces are 3.5-5k character chunks; the model reads only the first
+  {report.head_chars} characters of longer web pages, so a page whose domain content starts late
+  is judged by its head.
+- English only.
+- Speed: nearly all prediction time is fastText itself (normalisation is a byte-table pass at
+  ~390 MB/s); documents longer than `head_chars` cost no more than `head_chars` characters.
+"""
+    Path(path).write_text(text, encoding="utf-8")
