@@ -173,7 +173,7 @@ def train_fold_model(
         loss=params["loss"],
         bucket=params["bucket"],
         minCount=params["min_count"],
-        thread=2,
+        thread=1,  # one thread: fastText is then deterministic, so reruns give the same folds
         seed=0,
         verbose=0,
     )
