@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import duckdb
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
@@ -34,7 +33,6 @@ import xxhash
 from analyzer.config import RunConfig
 from analyzer.estimates.sampling import sample_mask
 from analyzer.readers.base import SkippedRow, document_ids
-from analyzer.sql_library import load_sql
 
 NOT_SAMPLED = "not_sampled"
 INCLUSION_COLUMN = "inclusion_probability"
@@ -95,7 +93,8 @@ def design_sampling_fraction(
     with certainty (pi = 1) adds no sampling error about the input, and how much of a domain's
     bootstrap variance such documents carry differs by domain (long documents are mostly of some
     domains), so f is the smallest f_d: one conservative factor for every domain. pi is capped at 1
-    (a calibrated weight just below 1). sql/11a_sampling_fraction.sql computes the same for a store.
+    (a calibrated weight just below 1). For a store, sql/11_share_blocks.sql sums the same per group
+    and analyzer/estimates/corpus_shares.py `_design_sampling_fractions` finishes it.
     Nothing weighted: f = 1.
     """
     a = np.asarray(amount, dtype=np.float64)
@@ -113,13 +112,6 @@ def design_sampling_fraction(
     if not live.any():
         return 1.0
     return float(((pi[:, None] * square).sum(axis=0)[live] / total[live]).min())
-
-
-def design_sampling_fractions(connection: duckdb.DuckDBPyConnection, measures: Sequence[str]) -> list[float]:
-    """`design_sampling_fraction` of each measure over a store's `documents` (sql/11a), 1 if undefined."""
-    rows = connection.execute(load_sql("11a_sampling_fraction")).fetchall()
-    values = dict(zip(("tokens", "dedup_tokens", "bytes"), rows[0] if rows else (None,) * 3, strict=True))
-    return [1.0 if values[m] is None else min(max(float(values[m]), 1e-12), 1.0) for m in measures]
 
 
 class ShardSampler:

@@ -20,8 +20,8 @@
 --   total_weight      sum of w
 --   noise_diagonal    per k: sum of w^2 q_k           } the label-noise covariance
 --   noise_outer       per k <= l: sum of w^2 q_k q_l  }
---   squared_weight           per predicted k: sum of w^2      } the design's sampling fraction,
---   included_squared_weight  per predicted k: sum of pi w^2   } as sql/11a_sampling_fraction.sql
+--   squared_weight           per predicted k: sum of w^2      } the design's sampling fraction
+--   included_squared_weight  per predicted k: sum of pi w^2   } (analyzer/sampler.py design_sampling_fraction)
 -- (pi = min(1, 1 / sample_weight), the inclusion probability).
 -- With $with_blocks false only posterior_sums and total_weight come back: one E and M step of EMQ.
 -- analyzer/estimates/corpus_shares.py reshapes the rows; no per-document row leaves DuckDB.
@@ -107,7 +107,7 @@ noise_outer AS (  -- each domain k paired with every l >= k of the same document
     WHERE $with_blocks AND k <= l
     GROUP BY grouping, group_value, measure, k, l
 ),
-design AS (  -- per predicted domain: the sums of sql/11a_sampling_fraction.sql
+design AS (  -- per predicted domain: the sums the design's sampling fraction needs
     SELECT
         grouping,
         group_value,

@@ -13,6 +13,7 @@ import pytest
 from generated import corpus_documents, write_fineweb_parquet
 from harness import run_and_open
 
+from analyzer.estimates import corpus_shares
 from analyzer.estimates.intervals import estimate_shares
 from analyzer.readers import DOCUMENT_SCHEMA
 from analyzer.sampler import (
@@ -20,7 +21,6 @@ from analyzer.sampler import (
     NOT_SAMPLED,
     ShardSampler,
     design_sampling_fraction,
-    design_sampling_fractions,
     inclusion_mask,
     inclusion_probabilities,
 )
@@ -259,7 +259,9 @@ def test_pps_run_is_deterministic_accounted_weighted_and_recorded(
             )
             docs = db.execute("SELECT n_tokens, n_bytes, sample_weight, domain FROM documents").fetchnumpy()
             domain = np.unique(np.asarray(docs["domain"]), return_inverse=True)[1].reshape(-1)
-            fractions = design_sampling_fractions(db, ["tokens", "bytes"])
+            sums = corpus_shares._share_sums(db, 256, ("all",), None, with_blocks=True)[("all", "all")]
+            all_fractions = corpus_shares._design_sampling_fractions(sums)  # MEASURES order
+            fractions = [all_fractions[0], all_fractions[2]]  # tokens, bytes
             for fraction, measure in zip(fractions, ("n_tokens", "n_bytes"), strict=True):
                 expected = design_sampling_fraction(docs[measure], docs["sample_weight"], domain)
                 assert fraction == pytest.approx(expected)

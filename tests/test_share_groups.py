@@ -24,7 +24,7 @@ from analyzer.estimates.corpus_shares import (
     share_estimates_by_group,
 )
 from analyzer.estimates.intervals import ESTIMATORS
-from analyzer.sampler import design_sampling_fractions
+from analyzer.sampler import design_sampling_fraction
 
 S = len(DOMAINS)
 ESTIMATE_COLUMNS = [
@@ -120,11 +120,19 @@ def test_a_column_that_is_null_throughout_is_skipped() -> None:
     assert empty.num_rows == 0 and "token_share_lo" in empty.column_names
 
 
-def test_group_sampling_fraction_is_the_design_fraction_of_sql_11a() -> None:
+def test_group_sampling_fraction_is_the_design_fraction_of_its_documents() -> None:
     connection = generated_store()
     connection.execute("UPDATE documents SET sample_weight = 1 + (doc_seq % 7) / 3.0")  # unequal pi, some 1
     sums = corpus_shares._share_sums(connection, 64, ("all",), None, with_blocks=True)[("all", "all")]
-    want = design_sampling_fractions(connection, [measure for measure, _ in MEASURES])
+    docs = connection.execute(
+        "SELECT n_tokens, (n_tokens * (NOT is_duplicate)::INTEGER) AS dedup_tokens, n_bytes, sample_weight, "
+        "array_position(['finance', 'law', 'code', 'medical', 'other'], domain) - 1 AS predicted "
+        "FROM documents"
+    ).fetchnumpy()
+    want = [
+        design_sampling_fraction(docs[column], docs["sample_weight"], docs["predicted"])
+        for column in ("n_tokens", "dedup_tokens", "n_bytes")
+    ]
     np.testing.assert_allclose(corpus_shares._design_sampling_fractions(sums), want, rtol=1e-12)
     assert min(want) < 1.0
 

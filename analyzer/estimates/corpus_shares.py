@@ -27,7 +27,6 @@ from analyzer.estimates.intervals import (
     estimate_shares_from_statistics,
 )
 from analyzer.estimates.quantification import expectation_maximisation_priors
-from analyzer.sampler import design_sampling_fractions
 from analyzer.sql_library import load_sql
 
 MEASURES = (("tokens", "token_share"), ("dedup_tokens", "dedup_token_share"), ("bytes", "byte_share"))
@@ -62,10 +61,7 @@ def share_estimates(connection: duckdb.DuckDBPyConnection, settings: EstimateSet
     runs each of its iterations as one more aggregation over `documents`.
     """
     method, dev, prior = _resolved_estimator(settings)
-    # f of the input-level factor sqrt(1 - f) from each document's inclusion probability, not the
-    # tagged fraction: they differ under the size-aware design (analyzer/sampler.py, sql/11a)
-    fractions = design_sampling_fractions(connection, [measure for measure, _ in MEASURES])
-    estimates = _group_estimates(connection, settings, (WHOLE_INPUT,), method, dev, prior, fractions)
+    estimates = _group_estimates(connection, settings, (WHOLE_INPUT,), method, dev, prior)
     columns = estimates.get((WHOLE_INPUT, WHOLE_INPUT)) or _no_estimates()
     return pa.table(_with_estimator_columns({"domain": list(DOMAINS), **columns}, method, settings))
 
@@ -96,7 +92,7 @@ def share_estimates_by_group(
         raise ValueError(f"unknown groupings {unknown}; choose from {GROUPINGS}")
     method, dev, prior = _resolved_estimator(settings)
     present = _non_null_groupings(connection, groupings)
-    estimates = _group_estimates(connection, settings, present, method, dev, prior, None)
+    estimates = _group_estimates(connection, settings, present, method, dev, prior)
     columns: dict[str, list[object]] = {"grouping": [], "group_value": [], "domain": []}
     for suffix_prefix in _estimate_names():
         columns[suffix_prefix] = []
@@ -163,12 +159,12 @@ def _group_estimates(
     method: str,
     dev: DevPredictions | None,
     prior: np.ndarray | None,
-    fractions: list[float] | None,
 ) -> dict[GroupKey, dict[str, list[object]]]:
     """Estimate columns (`<prefix><suffix>` -> one value per domain) of every group of `groupings`.
 
-    `fractions` (one per measure) is the design sampling fraction to use for every group; None: each
-    group's own, from its statistics (`_design_sampling_fractions`, the formula of sql/11a).
+    Each group's input-level factor sqrt(1 - f) takes f from the group's own statistics
+    (`_design_sampling_fractions`): from each document's inclusion probability, not the tagged
+    fraction, since they differ under the size-aware design (analyzer/sampler.py).
     """
     if not groupings:
         return {}
@@ -180,7 +176,7 @@ def _group_estimates(
         sums = _share_sums(connection, settings.block_size, groupings, ratios, with_blocks=True)
     out: dict[GroupKey, dict[str, list[object]]] = {}
     for key, group in sums.items():
-        group_fractions = _design_sampling_fractions(group) if fractions is None else fractions
+        group_fractions = _design_sampling_fractions(group)
         columns: dict[str, list[object]] = {}
         for index, (_, prefix) in enumerate(MEASURES):
             statistics = _measure_statistics(group, calibrated[key][index], index)
@@ -299,9 +295,10 @@ def _group_sums(rows: dict[str, np.ndarray]) -> _ShareSums:
 
 
 def _design_sampling_fractions(sums: _ShareSums) -> list[float]:
-    """`design_sampling_fraction` of each measure from one group's sums: what sql/11a computes for the
-    whole input, f = min over predicted domains d of sum pi e^2 / sum e^2 (e = w ([domain = d] - R_d)),
-    with sum e^2 = q_d (1 - R_d)^2 + (Q - q_d) R_d^2; 1 where undefined, at least 1e-12."""
+    """`design_sampling_fraction` (analyzer/sampler.py) of each measure from one group's sums:
+    f = min over predicted domains d of sum pi e^2 / sum e^2 (e = w ([domain = d] - R_d)), with
+    sum e^2 = q_d (1 - R_d)^2 + (Q - q_d) R_d^2 from the per-domain sums q_d of w^2 (and of pi w^2
+    for the numerator); 1 where undefined, at least 1e-12."""
     fractions = []
     for index in range(len(MEASURES)):
         weight = sums.counts[index].sum(axis=0)
