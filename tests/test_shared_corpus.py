@@ -114,15 +114,21 @@ def test_every_injected_exact_duplicate_is_marked(corpus_run: Path) -> None:
         assert all(representatives == 1 for _, representatives in kept)
 
 
+def near_duplicate_recall(db: duckdb.DuckDBPyConnection) -> float:
+    """Share of injected near copies whose cluster is their original's."""
+    (recall,) = db.execute(
+        """
+        SELECT avg((d.cluster_id = o.cluster_id)::INT)
+        FROM truth t JOIN documents d ON d.doc_id = t.id JOIN documents o ON o.doc_id = t.dup_of
+        WHERE t.dup_kind = 'near'
+        """
+    ).fetchone() or (0.0,)
+    return float(recall)
+
+
 def test_near_duplicates_mostly_join_their_original(corpus_run: Path) -> None:
     with duckdb.connect(str(corpus_run), read_only=True) as db:
-        (recall,) = db.execute(
-            """
-            SELECT avg((d.cluster_id = o.cluster_id)::INT)
-            FROM truth t JOIN documents d ON d.doc_id = t.id JOIN documents o ON o.doc_id = t.dup_of
-            WHERE t.dup_kind = 'near'
-            """
-        ).fetchone() or (0.0,)
+        recall = near_duplicate_recall(db)
         (false_merges,) = db.execute(
             """
             SELECT count(*) FROM documents d JOIN truth t ON t.id = d.doc_id
@@ -141,13 +147,7 @@ def test_near_duplicates_mostly_join_their_original(corpus_run: Path) -> None:
 def test_duplicate_clusters_meet_the_issue_targets(corpus_run: Path) -> None:
     """Issue 6 targets through the whole run: near recall >= 0.98, cluster pairwise precision >= 0.995."""
     with duckdb.connect(str(corpus_run), read_only=True) as db:
-        (recall,) = db.execute(
-            """
-            SELECT avg((d.cluster_id = o.cluster_id)::INT)
-            FROM truth t JOIN documents d ON d.doc_id = t.id JOIN documents o ON o.doc_id = t.dup_of
-            WHERE t.dup_kind = 'near'
-            """
-        ).fetchone() or (0.0,)
+        recall = near_duplicate_recall(db)
         # every unordered pair of documents in one predicted cluster; right when their originals agree
         pairs, right = db.execute(
             """
