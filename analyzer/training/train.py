@@ -520,10 +520,9 @@ def write_sidecar(model_path: Path, sidecar: Sidecar, params: FastTextParams, se
     model_path.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
 
-def evaluate_shipped(report: TrainReport, dev_path: str | Path, reliability_png: Path) -> Evaluation:
+def evaluate_shipped(report: TrainReport, dev: LabeledData, reliability_png: Path) -> Evaluation:
     """Evaluate the written model through `DomainModel` on dev (with speed); draw the reliability plot."""
     model = DomainModel.load(report.model_path)
-    dev = read_labeled(dev_path)
     calibrated, mb_per_second = measure_speed(model, dev.texts, repeats=3)
     evaluation = evaluate_probabilities(calibrated, dev.labels)
     evaluation.mb_per_second = mb_per_second
@@ -582,9 +581,10 @@ def build_classifier(
         train_path, dev_path, out_dir, name, grid=grid, views=views, seed=seed, workers=workers, log=log
     )
     out = Path(out_dir)
-    dev = evaluate_shipped(report, dev_path, out / f"{name}.reliability.png")
+    dev_data = read_labeled(dev_path)
+    dev = evaluate_shipped(report, dev_data, out / f"{name}.reliability.png")
     report.dev = dev
-    dev_texts = read_labeled(dev_path).texts
+    dev_texts = dev_data.texts
     report.speed_by_head = speed_by_head(report.model_path, dev_texts, views)
     report.dev_mean_chars = sum(map(len, dev_texts)) / len(dev_texts)
     if repo_root is not None:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from analyzer import DOMAINS
+from analyzer import DOMAINS, text_normalise
 from analyzer.classifier_model import Sidecar, fasttext_probabilities
 from analyzer.errors import InputError
 from analyzer.training.data import LabeledData, read_labeled, write_training_file
@@ -201,8 +201,9 @@ class WeakSupervisionOptions:
     min_seeds: int = 1
     max_documents: int = 1_000_000
     seed: int = 0
-    params: FastTextParams = field(default_factory=lambda: FastTextParams(word_ngrams=1))
-    head_chars: int = 4000
+    params: FastTextParams = field(default_factory=FastTextParams)
+    """The supervised recipe's base settings (what domain-v1 ships with)."""
+    head_chars: int = text_normalise.DEFAULT_HEAD_CHARS
 
 
 @dataclass
