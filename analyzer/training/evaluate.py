@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,7 +142,17 @@ def evaluate_probabilities(
 def measure_speed(
     model: DomainModel, texts: Sequence[str], batch_size: int = 512, repeats: int = 1
 ) -> tuple[np.ndarray, float]:
-    """Predict `texts` in batches as the pipeline would; return (probabilities, raw MB per CPU-second).
+    """Predict `texts` in batches as the pipeline would; return (probabilities, raw MB per CPU-second)."""
+    return cpu_throughput(model.predict_proba, texts, batch_size, repeats)
+
+
+def cpu_throughput(
+    predict: Callable[[Sequence[str]], np.ndarray],
+    texts: Sequence[str],
+    batch_size: int = 512,
+    repeats: int = 1,
+) -> tuple[np.ndarray, float]:
+    """Run `predict` over `texts` in batches; return (its stacked output, raw MB per CPU-second).
 
     CPU time of this process, not wall time: prediction is single-threaded, and other work on a
     shared machine then slows the figure less (a busy sibling hyper-thread still does). With
@@ -153,7 +163,7 @@ def measure_speed(
     parts: list[np.ndarray] = []
     for _ in range(max(repeats, 1)):
         started = time.process_time()
-        parts = [model.predict_proba(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]
+        parts = [predict(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]
         best = min(best, time.process_time() - started)
     probs = np.vstack(parts) if parts else np.zeros((0, len(DOMAINS)))
     return probs, megabytes / max(best, 1e-9)

@@ -34,6 +34,7 @@ from analyzer.classifier_model import (
 from analyzer.training.data import LabeledData, read_labeled, write_training_file
 from analyzer.training.evaluate import (
     Evaluation,
+    cpu_throughput,
     evaluate_probabilities,
     expected_calibration_error,
     measure_speed,
@@ -252,14 +253,9 @@ def dev_scores(
     return evaluate_probabilities(probs, dev_labels), probs
 
 
-def raw_speed(ft_model: Any, view: TextView, texts: Sequence[str]) -> float:
+def raw_speed(ft_model: Any, view: TextView, texts: Sequence[str], repeats: int = 1) -> float:
     """Return MB of raw text per CPU-second through normalisation plus prediction, in batches of 512."""
-    started = time.process_time()
-    for start in range(0, len(texts), 512):
-        batch = texts[start : start + 512]
-        view_probabilities(ft_model, view, batch)
-    seconds = time.process_time() - started
-    return sum(len(text.encode("utf-8")) for text in texts) / 1e6 / max(seconds, 1e-9)
+    return cpu_throughput(lambda batch: view_probabilities(ft_model, view, batch), texts, repeats=repeats)[1]
 
 
 @dataclass(frozen=True)
@@ -554,7 +550,7 @@ def speed_by_head(
 ) -> dict[str, float]:
     """Return MB per CPU-second of the model over `texts` for each text view (best of 3 passes)."""
     ft_model = DomainModel.load(model_path).ft_model
-    return {view.describe(): max(raw_speed(ft_model, view, texts) for _ in range(3)) for view in views}
+    return {view.describe(): raw_speed(ft_model, view, texts, repeats=3) for view in views}
 
 
 def build_classifier(
