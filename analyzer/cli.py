@@ -399,6 +399,12 @@ DEFAULT_LABELED = REPO_ROOT.parent / "shared" / "data" / "labeled"
     help="full: the whole grid search; shipped: domain-v1's configuration only (fast).",
 )
 @click.option(
+    "--source-holdout/--no-source-holdout",
+    default=True,
+    show_default=True,
+    help="Score the recipe leave-one-source-out for the card (one training per `source` of the data).",
+)
+@click.option(
     "--seed-rules",
     type=click.Path(path_type=Path),
     multiple=True,
@@ -443,6 +449,7 @@ def train(
     workers: int,
     seed: int,
     grid: str,
+    source_holdout: bool,
     seed_rules: tuple[Path, ...],
     unlabeled: tuple[str, ...],
     rounds: int,
@@ -473,6 +480,7 @@ def train(
             grid=grid,
             seed=seed,
             workers=workers,
+            holdout_sources=source_holdout,
             command=command,
             log=lambda message: console.print(message, highlight=False),
         )

@@ -56,9 +56,10 @@ from analyzer.sampler import (
     inclusion_probabilities,
 )
 from analyzer.shards import resolve_shards
-from analyzer.text_normalise import normalise_for_classifier
-from analyzer.training.data import read_labeled
+from analyzer.training.data import LabeledData, read_labeled, write_training_file
 from analyzer.training.dev_predictions import write_dev_predictions
+from analyzer.training.examples import TrainingSetRecipe
+from analyzer.training.train import FastTextParams, TextView, train_fasttext, view_training_set
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -151,32 +152,15 @@ def corpus_texts(data: Path) -> dict[str, str]:
     return texts
 
 
-def train_fold_model(
-    train_texts: list[str], train_labels: list[str], sidecar: dict[str, Any], work: Path
-) -> Path:
-    import fasttext
-
-    params = sidecar["fasttext_params"]
+def train_fold_model(train: LabeledData, keep: list[int], sidecar: dict[str, Any], work: Path) -> Path:
+    """A model with the shipped settings and training-set recipe (sidecar), trained on `keep` only."""
+    params = FastTextParams(**sidecar["fasttext_params"])
+    recipe = TrainingSetRecipe(**sidecar["training_set"])
     head = sidecar.get("head_chars")
     train_file = work / "train.txt"
-    with train_file.open("w", encoding="utf-8") as handle:
-        for text, label in zip(train_texts, train_labels, strict=True):
-            handle.write(f"__label__{label} {normalise_for_classifier(text, head)}\n")
-    model = fasttext.train_supervised(
-        input=str(train_file),
-        epoch=params["epoch"],
-        lr=params["lr"],
-        dim=params["dim"],
-        wordNgrams=params["word_ngrams"],
-        minn=params["minn"],
-        maxn=params["maxn"],
-        loss=params["loss"],
-        bucket=params["bucket"],
-        minCount=params["min_count"],
-        thread=1,  # one thread: fastText is then deterministic, so reruns give the same folds
-        seed=0,
-        verbose=0,
-    )
+    write_training_file(*view_training_set(train, keep, TextView(head), recipe), train_file)
+    # train_fasttext runs one thread: fastText is then deterministic, so reruns give the same folds
+    model = train_fasttext(train_file, params, seed=0)
     path = work / "fold.bin"
     model.save_model(str(path))
     (work / "fold.json").write_text(
@@ -237,7 +221,7 @@ def cross_fit(data: Path, rows: list[tuple[Any, ...]], fold: np.ndarray) -> dict
         labels = [train.labels[i] for i in keep]
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
-            model_path = train_fold_model([train.texts[i] for i in keep], labels, sidecar, work)
+            model_path = train_fold_model(train, keep, sidecar, work)
             dev_path = write_dev_predictions(
                 model_path, data / "labeled" / "dev.jsonl.gz", work / "dev.parquet"
             )

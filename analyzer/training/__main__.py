@@ -23,6 +23,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--name", default="domain-v1")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2, help="grid points trained in parallel")
+    parser.add_argument(
+        "--no-source-holdout",
+        dest="source_holdout",
+        action="store_false",
+        help="skip the leave-one-source-out scores of the card (one training per source)",
+    )
     return parser.parse_args(argv)
 
 
@@ -38,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             args.name,
             seed=args.seed,
             workers=args.workers,
+            holdout_sources=args.source_holdout,
             command=command,
             repo_root=REPO_ROOT,
         )

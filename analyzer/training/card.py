@@ -7,6 +7,8 @@ from pathlib import Path
 
 from analyzer import DOMAINS
 from analyzer.training.evaluate import Evaluation
+from analyzer.training.examples import MIN_WINDOW_CHARS
+from analyzer.training.source_holdout import MIN_SOURCE_DOCUMENTS, SourceHoldout
 from analyzer.training.train import (
     BASE_MARGIN,
     HEAD_CHARS_TOLERANCE,
@@ -57,9 +59,41 @@ def evaluation_tables(evaluation: Evaluation) -> str:
     return f"{scores}\n\n{summary}\n\n{confusion}"
 
 
+def holdout_section(holdout: SourceHoldout | None, dev: Evaluation) -> str:
+    """The card's leave-one-source-out section (or why it is missing)."""
+    if holdout is None:
+        return "Not run for this model (`--no-source-holdout`, or the data has no usable `source` field)."
+    per_label = " ".join(
+        f"{label} {holdout.pooled.per_label[label].f1:.3f}," for label in holdout.pooled.labels
+    ).rstrip(",")
+    rows = [
+        (
+            score.source,
+            score.documents,
+            ", ".join(f"{label} {n}" for label, n in score.labels.items()),
+            f"{score.accuracy:.3f}",
+            ", ".join(f"{label} {n}" for label, n in score.misread_as.items()) or "-",
+        )
+        for score in sorted(holdout.sources, key=lambda score: score.accuracy)
+    ]
+    table = markdown_table(("held-out source", "documents", "labels", "accuracy", "misread as"), rows)
+    kept = ", ".join(holdout.kept_in_training) or "none"
+    pooled = holdout.pooled
+    return f"""Train and dev pooled; for each source of at least {MIN_SOURCE_DOCUMENTS} documents, a model
+with the shipped settings and training-set recipe is trained on all other sources and reads that
+source's documents. {holdout.held_out_documents} documents, each predicted once by a model that never
+saw its source (sources too small to hold out, kept in every training set: {kept}):
+pooled macro-F1 **{pooled.macro_f1:.4f}** (per label: {per_label}), accuracy {pooled.accuracy:.4f},
+against dev macro-F1 {dev.macro_f1:.4f}. This, not dev, is the figure to expect on text from
+sources the training data lacks.
+
+{table}"""
+
+
 def write_model_card(path: str | Path, report: TrainReport, dev: Evaluation, command: str) -> None:
     """Write the markdown model card: data, recipe, grid, dev scores, calibration, known limits."""
     params = report.params
+    training_set = report.training_set
     quant = report.quantisation
     counts_table = markdown_table(
         ("split", *DOMAINS),
@@ -128,6 +162,13 @@ C4/Dolma web pages, WikiText articles, trafilatura test pages.
 
 ## Recipe
 
+0. Training set (`analyzer.training.examples`, recipe `{training_set.short()}`):
+   within each label, each source's documents are repeated or subsampled so a source of n
+   documents weighs ~ n^{training_set.source_balance:g} (the label keeps its size), and a document
+   longer than the head also gives its next {training_set.extra_windows} windows of head length
+   (at least {MIN_WINDOW_CHARS} characters) as examples; lines are shuffled with seed
+   {training_set.shuffle_seed}. Both make the model lean less on one big source's style
+   (leave-one-source-out below; `make bench-classifier` compares recipes).
 1. Normalise every text with `analyzer.text_normalise.normalise_for_classifier(text, head_chars)`
    (the same call prediction makes): first `head_chars` characters, lower-case, ASCII digits to 0,
    line breaks to spaces; fastText's character n-grams see the punctuation.
@@ -182,6 +223,10 @@ Prediction speed of the shipped model through `DomainModel.predict_proba` on dev
 best of 3 passes, one core: **{dev.mb_per_second or 0:.1f} MB** of raw text per CPU-second
 (`make bench` measures the same on the corpus shards).
 
+## Generalisation to unseen sources (leave-one-source-out)
+
+{holdout_section(report.source_holdout, dev)}
+
 ## Known limits
 
 - Dev was used for model selection and calibration, so dev scores are optimistic; a separate
@@ -196,7 +241,7 @@ best of 3 passes, one core: **{dev.mb_per_second or 0:.1f} MB** of raw text per 
 - Documents of the evaluation corpora (`corpus/` shards) are drawn from the same pool as train and
   dev, so classifier accuracy measured on those shards is optimistic; use the held-out set for
   generalisation.
-- Training pieces are 3.5-5k character chunks; the model reads only the first
+- The model reads only the first
   {report.head_chars} characters of longer web pages, so a page whose domain content starts late
   is judged by its head.
 - English only.

@@ -69,6 +69,7 @@ def train_supervised(
     grid: str = "full",
     seed: int = 0,
     workers: int = 2,
+    holdout_sources: bool = True,
     command: str = "analyzer train",
     log: Callable[[str], None] = print,
 ) -> tuple[TrainReport, Path]:
@@ -92,6 +93,7 @@ def train_supervised(
         views=views,
         seed=seed,
         workers=workers,
+        holdout_sources=holdout_sources,
         command=command,
         repo_root=REPO_ROOT,
         log=log,

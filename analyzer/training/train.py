@@ -41,6 +41,8 @@ from analyzer.training.evaluate import (
     negative_log_likelihood,
     plot_reliability,
 )
+from analyzer.training.examples import TrainingSetRecipe, document_lines, training_examples
+from analyzer.training.source_holdout import SourceHoldout, source_holdout
 
 QUANTIZE_MAX_F1_LOSS = 0.005
 """Ship the quantised `.ftz` only if it loses less than half a point of dev macro-F1."""
@@ -53,6 +55,9 @@ HEAD_CHARS_TOLERANCE = 0.005
 """A shorter head is preferred when its dev macro-F1 is within half a point of the best option."""
 
 MAX_MODEL_BYTES = 20_000_000
+
+SHIPPED_TRAINING_SET = TrainingSetRecipe()
+"""Square-root source balancing and two extra windows (chosen by leave-one-source-out; examples.py)."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,13 @@ class TextView:
             text = text[: self.head] + "\n" + text[-self.tail :]
         return text_normalise.normalise_for_classifier(text, None)
 
+    def training_pieces(self, text: str, extra_windows: int) -> list[str]:
+        """The lines a training document gives: a head view's head plus `extra_windows` further windows
+        (`examples.document_lines`); other views their `pieces` (a chunked view already uses every chunk)."""
+        if self.shippable:
+            return document_lines(text, self.head, extra_windows)
+        return self.pieces(text)
+
     def pieces(self, text: str) -> list[str]:
         """Return the normalised lines this view feeds fastText for one document (one unless chunked)."""
         if not self.chunk:
@@ -229,6 +241,9 @@ class TrainReport:
     """Shipped model's MB/s on dev per head option, measured alone after training (no other work of ours)."""
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    training_set: TrainingSetRecipe = field(default_factory=TrainingSetRecipe)
+    source_holdout: SourceHoldout | None = None
+    """Leave-one-source-out scores of the recipe (train and dev pooled), when it was run."""
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict."""
@@ -361,17 +376,23 @@ def choose_view(results: Sequence[GridResult], views: Sequence[TextView]) -> Tex
     return min(good, key=lambda view: math.inf if view.head is None else view.head)
 
 
-def prepare_view_files(views: Sequence[TextView], train: LabeledData, work_dir: Path) -> dict[TextView, Path]:
+def view_training_set(
+    data: LabeledData, indices: Sequence[int] | None, view: TextView, recipe: TrainingSetRecipe
+) -> tuple[list[str], list[str]]:
+    """(lines, labels) a model reading `view` trains on, built by `recipe` from the documents at `indices`."""
+    return training_examples(
+        data, indices, lambda text: view.training_pieces(text, recipe.extra_windows), recipe
+    )
+
+
+def prepare_view_files(
+    views: Sequence[TextView], train: LabeledData, work_dir: Path, recipe: TrainingSetRecipe
+) -> dict[TextView, Path]:
     """Write one fastText training file per text view."""
     files = {}
     for number, view in enumerate(views):
         path = work_dir / f"train-view{number}.txt"
-        pieces = [view.pieces(text) for text in train.texts]
-        write_training_file(
-            (line for lines in pieces for line in lines),
-            (label for lines, label in zip(pieces, train.labels, strict=True) for _ in lines),
-            path,
-        )
+        write_training_file(*view_training_set(train, None, view, recipe), path)
         files[view] = path
     return files
 
@@ -386,6 +407,7 @@ def train_domain_classifier(
     views: Sequence[TextView] = DEFAULT_VIEWS,
     seed: int = 0,
     workers: int = 2,
+    training_set: TrainingSetRecipe = SHIPPED_TRAINING_SET,
     log: Any = print,
 ) -> TrainReport:
     """Grid-search on dev, pick a head length, quantise if cheap, fit temperature, write model + sidecar.
@@ -401,7 +423,7 @@ def train_domain_classifier(
     all_views = list(dict.fromkeys([default_view, *views]))
     with tempfile.TemporaryDirectory(prefix="analyzer-train-") as tmp:
         work = Path(tmp)
-        view_files = prepare_view_files(all_views, train, work)
+        view_files = prepare_view_files(all_views, train, work, training_set)
         dev_texts_file = work / "dev-texts.json"
         dev_texts_file.write_text(json.dumps(dev.texts), encoding="utf-8")
 
@@ -422,7 +444,9 @@ def train_domain_classifier(
             log(f"view {result.view:<22} macro-F1 {result.dev_macro_f1:.4f} {speed:.1f} MB/s")
         view = choose_view(view_results, views)
         log(f"chose {params.short()} reading {view.describe()}")
-        report = finalise_model(train, dev, params, view, view_files[view], out, name, seed, log)
+        report = finalise_model(
+            train, dev, params, view, view_files[view], out, name, seed, training_set, log
+        )
     report.train_path, report.dev_path = str(train_path), str(dev_path)
     report.grid, report.views = grid_results, view_results
     report.seconds = time.perf_counter() - started
@@ -438,6 +462,7 @@ def finalise_model(
     out: Path,
     name: str,
     seed: int,
+    training_set: TrainingSetRecipe,
     log: Any,
 ) -> TrainReport:
     """Retrain the chosen configuration, quantise if cheap, calibrate on dev, write model + sidecar."""
@@ -469,7 +494,7 @@ def finalise_model(
     temperature = fit_temperature(probs, true_index)
     calibrated = apply_temperature(probs, temperature)
     sidecar = Sidecar(name, DOMAINS, temperature, view.head, {})
-    write_sidecar(model_path, sidecar, params, seed)
+    write_sidecar(model_path, sidecar, params, seed, training_set)
     notes = []
     if model_path.stat().st_size > MAX_MODEL_BYTES:
         notes.append(f"model file has {model_path.stat().st_size} bytes, over the {MAX_MODEL_BYTES} budget")
@@ -497,11 +522,18 @@ def finalise_model(
         nll_before=negative_log_likelihood(probs, true_index),
         nll_after=negative_log_likelihood(calibrated, true_index),
         notes=notes,
+        training_set=training_set,
     )
 
 
-def write_sidecar(model_path: Path, sidecar: Sidecar, params: FastTextParams, seed: int) -> None:
-    """Write `<model stem>.json`: labels, temperature, head_chars, name, version and training params."""
+def write_sidecar(
+    model_path: Path,
+    sidecar: Sidecar,
+    params: FastTextParams,
+    seed: int,
+    training_set: TrainingSetRecipe | None = None,
+) -> None:
+    """Write `<model stem>.json`: labels, temperature, head_chars, name, version and training settings."""
     payload = {
         "name": sidecar.name,
         "version": file_sha256(model_path)[:12],
@@ -511,6 +543,8 @@ def write_sidecar(model_path: Path, sidecar: Sidecar, params: FastTextParams, se
         "normalisation": "analyzer.text_normalise.normalise_for_classifier",
         "normalisation_version": text_normalise.NORMALISATION_VERSION,
         "fasttext_params": asdict(params),
+        # None: trained by another recipe (weak supervision balances its own training lines)
+        "training_set": None if training_set is None else asdict(training_set),
         "seed": seed,
     }
     model_path.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
@@ -563,6 +597,8 @@ def build_classifier(
     views: Sequence[TextView] = DEFAULT_VIEWS,
     seed: int = 0,
     workers: int = 2,
+    training_set: TrainingSetRecipe = SHIPPED_TRAINING_SET,
+    holdout_sources: bool = True,
     command: str = "python -m analyzer.training",
     repo_root: str | Path | None = None,
     log: Any = print,
@@ -573,11 +609,25 @@ def build_classifier(
     """
     from analyzer.training.card import write_model_card  # card imports this module; avoid a cycle
 
+    started = time.perf_counter()
     report = train_domain_classifier(
-        train_path, dev_path, out_dir, name, grid=grid, views=views, seed=seed, workers=workers, log=log
+        train_path,
+        dev_path,
+        out_dir,
+        name,
+        grid=grid,
+        views=views,
+        seed=seed,
+        workers=workers,
+        training_set=training_set,
+        log=log,
     )
     out = Path(out_dir)
     dev_data = read_labeled(dev_path)
+    if holdout_sources:
+        report.source_holdout = holdout_recipe(
+            pooled_data(read_labeled(train_path), dev_data), report, workers, log
+        )
     dev = evaluate_shipped(report, dev_data, out / f"{name}.reliability.png")
     report.dev = dev
     dev_texts = dev_data.texts
@@ -586,7 +636,35 @@ def build_classifier(
     if repo_root is not None:
         report.train_path = os.path.relpath(Path(train_path).resolve(), repo_root)
         report.dev_path = os.path.relpath(Path(dev_path).resolve(), repo_root)
+    report.seconds = time.perf_counter() - started  # the whole recipe, leave-one-source-out included
     metrics = {"train": report.to_dict(), "dev": dev.to_dict()}
     (out / f"{name}.metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     write_model_card(out / f"{name}.card.md", report, dev, command)
     return report
+
+
+def pooled_data(*parts: LabeledData) -> LabeledData:
+    """One LabeledData of all `parts` in order (train and dev for leave-one-source-out)."""
+    return LabeledData(
+        [text for part in parts for text in part.texts],
+        [label for part in parts for label in part.labels],
+        [source for part in parts for source in part.sources],
+    )
+
+
+def holdout_recipe(data: LabeledData, report: TrainReport, workers: int, log: Any) -> SourceHoldout | None:
+    """Leave-one-source-out scores of the chosen configuration, or None (with a note) without sources."""
+    view = TextView(report.head_chars)
+    try:
+        return source_holdout(
+            data,
+            report.params,
+            lambda part, indices: view_training_set(part, indices, view, report.training_set),
+            view,
+            seed=report.seed,
+            workers=workers,
+            log=log,
+        )
+    except ValueError as exc:
+        report.notes.append(f"no leave-one-source-out scores: {exc}")
+        return None

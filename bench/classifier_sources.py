@@ -1,0 +1,120 @@
+"""Which training-set recipe carries over to unseen sources? Leave-one-source-out next to dev.
+
+For each recipe of RECIPES (analyzer/training/examples.py: source balancing exponent, extra windows
+of long documents), with the shipped fastText settings and head:
+- `dev`: trained on train, scored on dev (what the grid search sees);
+- `holdout`: train and dev pooled, each source of at least 20 documents predicted by a model
+  trained on all other sources (analyzer/training/source_holdout.py): pooled macro-F1, per-label
+  F1 and per-source accuracy.
+The shipped recipe (analyzer.training.train.SHIPPED_TRAINING_SET) is the one with the best holdout
+macro-F1; its dev cost is reported beside it.
+
+Usage: .venv/bin/python bench/classifier_sources.py [--data DIR] [--out JSON] [--workers N]
+(make bench-classifier). About 30 minutes on 2 cores (one training per source and recipe).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from analyzer import DOMAINS
+from analyzer.classifier_model import fasttext_probabilities
+from analyzer.text_normalise import DEFAULT_HEAD_CHARS
+from analyzer.training.data import LabeledData, read_labeled, write_training_file
+from analyzer.training.evaluate import evaluate_probabilities
+from analyzer.training.examples import AS_READ, TrainingSetRecipe
+from analyzer.training.source_holdout import source_holdout
+from analyzer.training.train import (
+    SHIPPED_TRAINING_SET,
+    FastTextParams,
+    TextView,
+    pooled_data,
+    train_fasttext,
+    view_training_set,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+RECIPES: dict[str, TrainingSetRecipe] = {
+    "as read": AS_READ,
+    "balanced": TrainingSetRecipe(source_balance=0.5, extra_windows=0),
+    "extra windows": TrainingSetRecipe(source_balance=1.0, extra_windows=2),
+    "balanced + extra windows": TrainingSetRecipe(source_balance=0.5, extra_windows=2),
+    "half-balanced + extra windows": TrainingSetRecipe(source_balance=0.75, extra_windows=2),
+}
+
+
+def training_set_builder(
+    view: TextView, recipe: TrainingSetRecipe
+) -> Callable[[LabeledData, Sequence[int]], tuple[list[str], list[str]]]:
+    """The (lines, labels) builder `source_holdout` calls, fixed to one recipe."""
+    return lambda part, indices: view_training_set(part, indices, view, recipe)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "labeled")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "classifier_sources.json")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    train, dev = read_labeled(args.data / "train.jsonl.gz"), read_labeled(args.data / "dev.jsonl.gz")
+    pooled = pooled_data(train, dev)
+    params, view = FastTextParams(), TextView(DEFAULT_HEAD_CHARS)
+    dev_lines = [view.normalise(text) for text in dev.texts]
+    results: dict[str, Any] = {}
+    for name, recipe in RECIPES.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            train_file = Path(tmp) / "train.txt"
+            write_training_file(*view_training_set(train, None, view, recipe), train_file)
+            dev_eval = evaluate_probabilities(
+                fasttext_probabilities(train_fasttext(train_file, params, 0), dev_lines, DOMAINS), dev.labels
+            )
+        holdout = source_holdout(
+            pooled,
+            params,
+            training_set_builder(view, recipe),
+            view,
+            workers=args.workers,
+            log=lambda message: None,
+        )
+        results[name] = {
+            "recipe": asdict(recipe),
+            "dev_macro_f1": dev_eval.macro_f1,
+            "dev_f1": {label: scores.f1 for label, scores in dev_eval.per_label.items()},
+            "holdout_macro_f1": holdout.pooled.macro_f1,
+            "holdout_accuracy": holdout.pooled.accuracy,
+            "holdout_f1": {label: scores.f1 for label, scores in holdout.pooled.per_label.items()},
+            "holdout_source_accuracy": {score.source: score.accuracy for score in holdout.sources},
+        }
+        print(
+            f"{name:<26} dev macro-F1 {dev_eval.macro_f1:.4f}  leave-one-source-out macro-F1 "
+            f"{holdout.pooled.macro_f1:.4f} (accuracy {holdout.pooled.accuracy:.4f})",
+            flush=True,
+        )
+    best = max(results, key=lambda name: results[name]["holdout_macro_f1"])
+    shipped = next(name for name, recipe in RECIPES.items() if recipe == SHIPPED_TRAINING_SET)
+    payload = {
+        "params": asdict(params),
+        "head_chars": view.head,
+        "recipes": results,
+        "best_holdout": best,
+        "shipped": shipped,
+        "seconds": time.perf_counter() - started,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    print(f"best leave-one-source-out: {best}; shipped: {shipped}; wrote {args.out}")
+    return 0 if best == shipped else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
