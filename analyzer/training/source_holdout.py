@@ -21,7 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from analyzer import DOMAINS
 from analyzer.classifier_model import fasttext_probabilities
 from analyzer.training.data import LabeledData, write_training_file
 from analyzer.training.evaluate import Evaluation, evaluate_probabilities
+
+if TYPE_CHECKING:  # train imports this module
+    from analyzer.training.train import FastTextParams, TextView
 
 MIN_SOURCE_DOCUMENTS = 20
 """Sources with fewer documents are not held out on their own (their accuracy would be noise); they
@@ -57,10 +60,6 @@ class SourceHoldout:
     kept_in_training: list[str]
     """Sources too small to hold out alone (< MIN_SOURCE_DOCUMENTS documents)."""
 
-    def worst(self, n: int = 5) -> list[SourceScore]:
-        """The `n` sources read least accurately."""
-        return sorted(self.sources, key=lambda score: score.accuracy)[:n]
-
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict."""
         return asdict(self)
@@ -72,7 +71,7 @@ class _HoldoutJob:
     train_file: Path
     test_lines: tuple[str, ...]
     test_index: tuple[int, ...]
-    params: Any
+    params: FastTextParams
     seed: int
 
 
@@ -91,9 +90,9 @@ def held_out_sources(sources: Sequence[str], min_documents: int = MIN_SOURCE_DOC
 
 def source_holdout(
     data: LabeledData,
-    params: Any,
+    params: FastTextParams,
     training_lines: Callable[[LabeledData, Sequence[int]], tuple[list[str], list[str]]],
-    view: Any,
+    view: TextView,
     *,
     seed: int = 0,
     workers: int = 2,
