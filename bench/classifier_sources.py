@@ -20,7 +20,6 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -28,15 +27,15 @@ from typing import Any
 from analyzer import DOMAINS
 from analyzer.classifier_model import fasttext_probabilities
 from analyzer.text_normalise import DEFAULT_HEAD_CHARS
-from analyzer.training.data import LabeledData, read_labeled, write_training_file
+from analyzer.training.data import read_labeled, write_training_file
 from analyzer.training.evaluate import evaluate_probabilities
 from analyzer.training.examples import AS_READ, TrainingSetRecipe
-from analyzer.training.source_holdout import source_holdout
 from analyzer.training.train import (
     SHIPPED_TRAINING_SET,
     FastTextParams,
     TextView,
     pooled_data,
+    recipe_holdout,
     train_fasttext,
     view_training_set,
 )
@@ -50,13 +49,6 @@ RECIPES: dict[str, TrainingSetRecipe] = {
     "balanced + extra windows": TrainingSetRecipe(source_balance=0.5, extra_windows=2),
     "half-balanced + extra windows": TrainingSetRecipe(source_balance=0.75, extra_windows=2),
 }
-
-
-def training_set_builder(
-    view: TextView, recipe: TrainingSetRecipe
-) -> Callable[[LabeledData, Sequence[int]], tuple[list[str], list[str]]]:
-    """The (lines, labels) builder `source_holdout` calls, fixed to one recipe."""
-    return lambda part, indices: view_training_set(part, indices, view, recipe)
 
 
 def main() -> int:
@@ -78,14 +70,7 @@ def main() -> int:
             dev_eval = evaluate_probabilities(
                 fasttext_probabilities(train_fasttext(train_file, params, 0), dev_lines, DOMAINS), dev.labels
             )
-        holdout = source_holdout(
-            pooled,
-            params,
-            training_set_builder(view, recipe),
-            view,
-            workers=args.workers,
-            log=lambda message: None,
-        )
+        holdout = recipe_holdout(pooled, params, view, recipe, workers=args.workers, log=lambda message: None)
         results[name] = {
             "recipe": asdict(recipe),
             "dev_macro_f1": dev_eval.macro_f1,

@@ -415,9 +415,41 @@ def train_domain_classifier(
     Writes `<out_dir>/<name>.ftz` (or `.bin`) and `<name>.json`; the caller writes card and metrics.
     """
     started = time.perf_counter()
+    train, dev = read_labeled(train_path), read_labeled(dev_path)
+    report = train_on_data(
+        train,
+        dev,
+        out_dir,
+        name,
+        grid=grid,
+        views=views,
+        seed=seed,
+        workers=workers,
+        training_set=training_set,
+        log=log,
+    )
+    report.train_path, report.dev_path = str(train_path), str(dev_path)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def train_on_data(
+    train: LabeledData,
+    dev: LabeledData,
+    out_dir: str | Path,
+    name: str,
+    *,
+    grid: Sequence[FastTextParams],
+    views: Sequence[TextView],
+    seed: int,
+    workers: int,
+    training_set: TrainingSetRecipe,
+    log: Any,
+) -> TrainReport:
+    """`train_domain_classifier` on labeled data already read (the report's paths are left empty)."""
+    started = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    train, dev = read_labeled(train_path), read_labeled(dev_path)
     log(f"read {len(train.texts)} train and {len(dev.texts)} dev documents")
     default_view = TextView(text_normalise.DEFAULT_HEAD_CHARS)
     all_views = list(dict.fromkeys([default_view, *views]))
@@ -447,7 +479,6 @@ def train_domain_classifier(
         report = finalise_model(
             train, dev, params, view, view_files[view], out, name, seed, training_set, log
         )
-    report.train_path, report.dev_path = str(train_path), str(dev_path)
     report.grid, report.views = grid_results, view_results
     report.seconds = time.perf_counter() - started
     return report
@@ -610,9 +641,10 @@ def build_classifier(
     from analyzer.training.card import write_model_card  # card imports this module; avoid a cycle
 
     started = time.perf_counter()
-    report = train_domain_classifier(
-        train_path,
-        dev_path,
+    train_data, dev_data = read_labeled(train_path), read_labeled(dev_path)
+    report = train_on_data(
+        train_data,
+        dev_data,
         out_dir,
         name,
         grid=grid,
@@ -622,12 +654,10 @@ def build_classifier(
         training_set=training_set,
         log=log,
     )
+    report.train_path, report.dev_path = str(train_path), str(dev_path)
     out = Path(out_dir)
-    dev_data = read_labeled(dev_path)
     if holdout_sources:
-        report.source_holdout = holdout_recipe(
-            pooled_data(read_labeled(train_path), dev_data), report, workers, log
-        )
+        report.source_holdout = holdout_recipe(pooled_data(train_data, dev_data), report, workers, log)
     dev = evaluate_shipped(report, dev_data, out / f"{name}.reliability.png")
     report.dev = dev
     dev_texts = dev_data.texts
@@ -652,18 +682,34 @@ def pooled_data(*parts: LabeledData) -> LabeledData:
     )
 
 
+def recipe_holdout(
+    data: LabeledData,
+    params: FastTextParams,
+    view: TextView,
+    recipe: TrainingSetRecipe,
+    *,
+    seed: int = 0,
+    workers: int = 2,
+    log: Any = print,
+) -> SourceHoldout:
+    """Leave-one-source-out scores of `params` reading `view`, trained on `recipe`'s training lines."""
+    return source_holdout(
+        data,
+        params,
+        lambda part, indices: view_training_set(part, indices, view, recipe),
+        view,
+        seed=seed,
+        workers=workers,
+        log=log,
+    )
+
+
 def holdout_recipe(data: LabeledData, report: TrainReport, workers: int, log: Any) -> SourceHoldout | None:
     """Leave-one-source-out scores of the chosen configuration, or None (with a note) without sources."""
     view = TextView(report.head_chars)
     try:
-        return source_holdout(
-            data,
-            report.params,
-            lambda part, indices: view_training_set(part, indices, view, report.training_set),
-            view,
-            seed=report.seed,
-            workers=workers,
-            log=log,
+        return recipe_holdout(
+            data, report.params, view, report.training_set, seed=report.seed, workers=workers, log=log
         )
     except ValueError as exc:
         report.notes.append(f"no leave-one-source-out scores: {exc}")
