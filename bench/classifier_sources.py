@@ -26,14 +26,13 @@ from typing import Any
 
 from analyzer import DOMAINS
 from analyzer.classifier_model import fasttext_probabilities
-from analyzer.text_normalise import DEFAULT_HEAD_CHARS
 from analyzer.training.data import read_labeled, write_training_file
 from analyzer.training.evaluate import evaluate_probabilities
 from analyzer.training.examples import AS_READ, TrainingSetRecipe
 from analyzer.training.train import (
+    SHIPPED_PARAMS,
     SHIPPED_TRAINING_SET,
-    FastTextParams,
-    TextView,
+    SHIPPED_VIEW,
     pooled_data,
     recipe_holdout,
     train_fasttext,
@@ -60,7 +59,7 @@ def main() -> int:
     started = time.perf_counter()
     train, dev = read_labeled(args.data / "train.jsonl.gz"), read_labeled(args.data / "dev.jsonl.gz")
     pooled = pooled_data(train, dev)
-    params, view = FastTextParams(), TextView(DEFAULT_HEAD_CHARS)
+    params, view = SHIPPED_PARAMS, SHIPPED_VIEW
     dev_lines = [view.normalise(text) for text in dev.texts]
     results: dict[str, Any] = {}
     for name, recipe in RECIPES.items():

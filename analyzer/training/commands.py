@@ -19,6 +19,8 @@ from analyzer.training.evaluate import Evaluation
 from analyzer.training.train import (
     DEFAULT_GRID,
     DEFAULT_VIEWS,
+    SHIPPED_PARAMS,
+    SHIPPED_VIEW,
     FastTextParams,
     TextView,
     TrainReport,
@@ -27,10 +29,6 @@ from analyzer.training.train import (
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_LABELED_DIR = REPO_ROOT.parent / "shared" / "data" / "labeled"
-
-SHIPPED_PARAMS = FastTextParams()
-"""The configuration the grid chose for domain-v1 (see its card)."""
-SHIPPED_VIEW = TextView(4000)
 
 GRIDS: dict[str, tuple[tuple[FastTextParams, ...], tuple[TextView, ...]]] = {
     "full": (DEFAULT_GRID, DEFAULT_VIEWS),

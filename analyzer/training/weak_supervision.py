@@ -35,7 +35,7 @@ from analyzer.classifier_model import Sidecar, fasttext_probabilities
 from analyzer.errors import InputError
 from analyzer.training.data import LabeledData, read_labeled, write_training_file
 from analyzer.training.evaluate import Evaluation, evaluate_probabilities
-from analyzer.training.train import FastTextParams, TextView, train_fasttext, write_sidecar
+from analyzer.training.train import SHIPPED_PARAMS, FastTextParams, TextView, train_fasttext, write_sidecar
 
 SEED_DOMAINS = tuple(domain for domain in DOMAINS if domain != "other")
 PLACEHOLDER_SUFFIX = ".invalid"
@@ -201,8 +201,8 @@ class WeakSupervisionOptions:
     min_seeds: int = 1
     max_documents: int = 1_000_000
     seed: int = 0
-    params: FastTextParams = field(default_factory=FastTextParams)
-    """The supervised recipe's base settings (what domain-v1 ships with)."""
+    params: FastTextParams = SHIPPED_PARAMS
+    """The settings domain-v1 ships with."""
     head_chars: int = text_normalise.DEFAULT_HEAD_CHARS
 
 
