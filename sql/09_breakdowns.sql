@@ -8,6 +8,8 @@
 -- alone, with its 95% interval for those documents (_lo/_hi) and for the crawl they were drawn
 -- from (_corpus_lo/_hi); token_share_raw is classify-and-count. Documents without a dump are under
 -- '(none)'. docs, tokens and dedup_tokens count the tagged documents predicted as the domain.
+-- Its first six columns are those it had before intervals existed, in their old positions (queries
+-- that read them by position keep working; tests/test_share_groups.py holds that order).
 CREATE OR REPLACE VIEW domain_shares_by_dump AS
 SELECT
     group_value AS dump,
@@ -15,12 +17,12 @@ SELECT
     docs,
     tokens,
     token_share,
+    dedup_tokens,
     token_share_lo,
     token_share_hi,
     token_share_corpus_lo,
     token_share_corpus_hi,
     token_share_raw,
-    dedup_tokens,
     dedup_token_share,
     dedup_token_share_lo,
     dedup_token_share_hi,
