@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -11,6 +12,9 @@ from click.testing import CliRunner
 from generated import labeled_rows, write_jsonl_gz
 
 from analyzer.cli import main
+from analyzer.training.train import SHIPPED_PARAMS, SHIPPED_TRAINING_SET, SHIPPED_VIEW
+
+SHIPPED_SIDECAR = Path(__file__).resolve().parents[1] / "classifiers" / "domain-v1.json"
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -57,6 +61,14 @@ def test_train_writes_model_card_metrics_plot_and_dev_predictions(trained: Path)
     metrics = json.loads((trained / "tiny.metrics.json").read_text())
     assert metrics["dev"]["macro_f1"] > 0.9
     assert pq.read_table(trained / "tiny.dev-predictions.parquet").num_rows == 100
+
+
+def test_shipped_settings_are_those_the_committed_model_was_trained_with() -> None:
+    """`--grid shipped` retrains domain-v1 only if these constants match what its sidecar records."""
+    sidecar = json.loads(SHIPPED_SIDECAR.read_text())
+    assert sidecar["fasttext_params"] == asdict(SHIPPED_PARAMS)
+    assert sidecar["head_chars"] == SHIPPED_VIEW.head and SHIPPED_VIEW.tail == 0 and SHIPPED_VIEW.chunk == 0
+    assert sidecar["training_set"] == asdict(SHIPPED_TRAINING_SET)
 
 
 def model_file(directory: Path) -> Path:
