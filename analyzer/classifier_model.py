@@ -25,7 +25,9 @@ from typing import Any
 import numpy as np
 
 from analyzer import DOMAINS, text_normalise
+from analyzer.config import CLASSIFIER_ENGINES as ENGINES
 from analyzer.errors import ModelError
+from analyzer.fasttext_vectorised import VectorisedFastText
 
 FASTTEXT_MAGIC = 793712314
 """int32 at the start of every fastText `.bin`/`.ftz` file."""
@@ -308,6 +310,7 @@ class DomainModel:
         labels: tuple[str, ...] = DOMAINS,
         label_map: LabelMap | None = None,
         fold: np.ndarray | None = None,
+        engine: str = "auto",
     ) -> None:
         self.ft_model = ft_model
         self.path = path
@@ -319,13 +322,18 @@ class DomainModel:
         self.labels = labels
         self.label_map = label_map
         self.fold = fold
+        self.engine = engine
+        self.vectorised: VectorisedFastText | None = None
+        if engine not in ENGINES:
+            raise ModelError(f"unknown classifier engine {engine!r}; choose one of {', '.join(ENGINES)}")
 
     @classmethod
-    def load(cls, path: str | Path, label_map: str | Path | None = None) -> DomainModel:
+    def load(cls, path: str | Path, label_map: str | Path | None = None, engine: str = "auto") -> DomainModel:
         """Load a fastText model, its sidecar and label map; raise ModelError with a one-line fix.
 
         `label_map` is a YAML file; without one the sidecar `<stem>.labels.yaml` is used if it
-        exists. A model whose labels are not exactly DOMAINS needs a label map.
+        exists. A model whose labels are not exactly DOMAINS needs a label map. `engine` is one of
+        ENGINES.
         """
         model_path = Path(path)
         ft_model = load_fasttext(model_path)
@@ -351,7 +359,7 @@ class DomainModel:
                 # a foreign model: what it reads and how is the map's to say
                 sidecar = Sidecar(model_path.stem, labels, 1.0, mapping.head_chars, {})
             version = f"{version}+map-{mapping.digest}"
-            return cls(ft_model, model_path, sidecar, version, labels, mapping, fold)
+            return cls(ft_model, model_path, sidecar, version, labels, mapping, fold, engine)
         missing = [domain for domain in DOMAINS if domain not in labels]
         unknown = [label for label in labels if label not in DOMAINS]
         if missing or unknown:
@@ -360,7 +368,7 @@ class DomainModel:
                 f"model file {model_path} has labels {list(labels)[:30]}, expected exactly {list(DOMAINS)}; "
                 f"{hint}, or {REBUILD_HINT}"
             )
-        return cls(ft_model, model_path, sidecar, version)
+        return cls(ft_model, model_path, sidecar, version, engine=engine)
 
     def normalise(self, texts: Sequence[str]) -> list[str]:
         """Return the lines fastText sees for `texts` (the training-time normalisation)."""
@@ -370,8 +378,33 @@ class DomainModel:
 
     def predict_label_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Return calibrated probabilities over the model's own labels (columns in `labels` order)."""
-        raw = fasttext_probabilities(self.ft_model, self.normalise(texts), self.labels)
+        lines = self.normalise(texts)
+        vectorised = self.vectorised_engine()
+        if vectorised is None:
+            raw = fasttext_probabilities(self.ft_model, lines, self.labels)
+        else:
+            own_order = model_labels(self.ft_model)
+            raw = vectorised.probabilities(lines)[:, [own_order.index(label) for label in self.labels]]
         return apply_temperature(raw, self.temperature)
+
+    def forget_unknown_words(self) -> None:
+        """Empty the vectorised engine's cache of words outside the vocabulary (for fair timing)."""
+        if self.vectorised is not None:
+            self.vectorised.reset_cache()
+
+    def vectorised_engine(self) -> VectorisedFastText | None:
+        """The array implementation of this model's predict, built on first use (it takes ~1 s), or
+        None when the engine is "fasttext" or the model is of a kind it does not reproduce."""
+        if self.engine == "fasttext" or not VectorisedFastText.supports(self.ft_model):
+            if self.engine == "vectorised":
+                raise ModelError(
+                    f"model file {self.path} is quantized, uses word n-grams or a hierarchical softmax, "
+                    "which the vectorised engine does not reproduce; use --classifier-engine fasttext"
+                )
+            return None
+        if self.vectorised is None:
+            self.vectorised = VectorisedFastText.from_fasttext(self.ft_model)
+        return self.vectorised
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Return calibrated probabilities, shape (len(texts), 5), float64, columns in DOMAINS order."""

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from analyzer import __version__
 from analyzer.config import (
+    CLASSIFIER_ENGINES,
     DEDUP_MODES,
     DEFAULT_MODEL_PATH,
     FORMATS,
@@ -93,6 +94,14 @@ def main(context: click.Context, debug: bool) -> None:
     type=float,
     default=None,
     help="Also tag `domains`: every domain with probability >= T (multi-label documents).",
+)
+@click.option(
+    "--classifier-engine",
+    type=click.Choice(list(CLASSIFIER_ENGINES)),
+    default="auto",
+    show_default=True,
+    help="vectorised: numpy re-implementation of fastText's predict (same probabilities, faster); "
+    "fasttext: the library's own predict; auto: vectorised where the model allows.",
 )
 @click.option(
     "--tokenizer",
@@ -201,6 +210,7 @@ def run(
     model_path: Path,
     label_map: Path | None,
     multi_label_threshold: float | None,
+    classifier_engine: str,
     tokenizer: str,
     input_format: str,
     text_column: str | None,
@@ -269,6 +279,7 @@ def run(
         model_path=model_path,
         label_map_path=label_map,
         multi_label_threshold=multi_label_threshold,
+        classifier_engine=classifier_engine,
         tokenizer=tokenizer,
         reader=ReaderOptions(
             format=input_format, text_column=text_column, id_column=id_column, batch_size=batch_size

@@ -59,6 +59,12 @@ class MinHashOptions:
         return self.bands * self.rows
 
 
+CLASSIFIER_ENGINES = ("auto", "vectorised", "fasttext")
+"""How domain probabilities are computed: `vectorised` (analyzer.fasttext_vectorised: fastText's
+predict as array operations, equal to it within 2e-5 and faster), `fasttext` (the library's own
+predict), or `auto` (vectorised where the model allows, else fasttext)."""
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything one `analyzer run` needs; recorded verbatim in the `runs` table."""
@@ -71,6 +77,8 @@ class RunConfig:
     """YAML map folding a foreign model's labels into the domains (None: `<model>.labels.yaml` if any)."""
     multi_label_threshold: float | None = None
     """Also tag `domains`: every domain with probability >= this (None: column left null)."""
+    classifier_engine: str = "auto"
+    """How the domain model's probabilities are computed (see analyzer.classifier_model.ENGINES)."""
     tokenizer: str = "cl100k_base"
     reader: ReaderOptions = field(default_factory=ReaderOptions)
     minhash: MinHashOptions = field(default_factory=MinHashOptions)

@@ -217,11 +217,29 @@ def bench_taggers(batches: list[pa.RecordBatch], model_path: Path, repeats: int)
     docs = sum(b.num_rows for b in batches)
     domain_tagger = DomainTagger(model_path)
     model: DomainModel = domain_tagger.model
+    library_tagger = DomainTagger(model_path, engine="fasttext")
+
+    def domain_cold() -> object:
+        model.forget_unknown_words()  # every timed pass starts as a fresh worker would
+        return [domain_tagger.tag(batch) for batch in batches]
+
     minhash_tagger = MinHashTagger(MinHashOptions())
     stages: list[tuple[str, str, Callable[[], object], str]] = [
         ("url+size", "tag", lambda: [UrlAndSizeTagger().tag(b) for b in batches], "host + n_chars/n_bytes"),
         ("tokens cl100k_base", "tag", _tagger_over(TokenCounter(TOKENIZER).tag, batches), "bpe-openai"),
-        ("domain (DomainTagger)", "tag", _tagger_over(domain_tagger.tag, batches), model_path.name),
+        ("domain (DomainTagger)", "tag", domain_cold, f"{model_path.name}, vectorised, cold word cache"),
+        (
+            "  domain: warm word cache",
+            "tag-part",
+            _tagger_over(domain_tagger.tag, batches),
+            "vectorised, every unknown word seen before",
+        ),
+        (
+            "domain (fastText predict)",
+            "tag-ref",
+            _tagger_over(library_tagger.tag, batches),
+            "--classifier-engine fasttext",
+        ),
         (
             "  domain: normalise only",
             "tag-part",
@@ -578,6 +596,7 @@ def ratios(stages: dict[str, StageResult], runs: dict[int, RunMeasurement]) -> d
     """Speed ratios (>1: the first is faster); these survive a noisy machine better than MB/s."""
 
     pairs = {
+        "domain vectorised (cold) / fastText predict": ("domain (DomainTagger)", "domain (fastText predict)"),
         "ours_tagger / datasketch (text→signature)": (
             "minhash (MinHashTagger)",
             "datasketch MinHash.bulk + shingling",

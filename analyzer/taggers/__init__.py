@@ -17,6 +17,8 @@ def build_taggers(config: RunConfig) -> list[Tagger]:
     return [
         UrlAndSizeTagger(),
         TokenCounter(config.tokenizer),
-        DomainTagger(config.model_path, config.label_map_path, config.multi_label_threshold),
+        DomainTagger(
+            config.model_path, config.label_map_path, config.multi_label_threshold, config.classifier_engine
+        ),
         MinHashTagger(config.minhash, signatures=config.dedup_mode == "near"),
     ]

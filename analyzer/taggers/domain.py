@@ -17,7 +17,8 @@ class DomainTagger:
     `domains` (every label with probability >= `multi_label_threshold`, most probable first; null
     when no threshold is set).
 
-    `label_map` folds a model with labels of its own into the domains (see `DomainModel.load`).
+    `label_map` folds a model with labels of its own into the domains and `engine` picks how
+    probabilities are computed (see `DomainModel.load`).
     """
 
     name = "domain"
@@ -27,10 +28,11 @@ class DomainTagger:
         model_path: Path,
         label_map: Path | None = None,
         multi_label_threshold: float | None = None,
+        engine: str = "auto",
     ) -> None:
         if multi_label_threshold is not None and not 0.0 < multi_label_threshold <= 1.0:
             raise InputError("--multi-label-threshold must be in (0, 1]")
-        self.model = DomainModel.load(model_path, label_map)
+        self.model = DomainModel.load(model_path, label_map, engine)
         self.multi_label_threshold = multi_label_threshold
         # the threshold is part of the tags (the `domains` column), so it is part of the version;
         # "off" also tells these tags from those written before the column existed

@@ -7,11 +7,12 @@ wrap modulo 2**64 by design; numpy integer arrays wrap silently.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+
+from analyzer.segment_hashing import mix64, segment_hashes
 
 U64 = npt.NDArray[np.uint64]
 U32 = npt.NDArray[np.uint32]
@@ -33,17 +34,6 @@ _rng.integers(
 )  # (was: per-position word multipliers) keeps the draws below
 _NGRAM_MULTIPLIERS: U64 = _rng.integers(1, 2**63, size=64, dtype=np.uint64) | np.uint64(1)
 _BAND_MULTIPLIERS: U64 = _rng.integers(1, 2**63, size=256, dtype=np.uint64) | np.uint64(1)
-
-
-def mix64(values: U64) -> U64:
-    """splitmix64's finaliser: a bijection on uint64 that spreads every input bit."""
-    x = values.astype(np.uint64, copy=True)
-    x ^= x >> np.uint64(30)
-    x *= np.uint64(0xBF58476D1CE4E5B9)
-    x ^= x >> np.uint64(27)
-    x *= np.uint64(0x94D049BB133111EB)
-    x ^= x >> np.uint64(31)
-    return x
 
 
 def word_hashes(text: str) -> U64:
@@ -95,47 +85,17 @@ def estimated_jaccard(first: U32, second: U32) -> float:
     return float(np.mean(first == second))
 
 
-def _modular_inverse(odd: int) -> int:
-    """x with odd * x == 1 (mod 2**64), by Newton's iteration (each step doubles the correct bits)."""
-    inverse = odd
-    for _ in range(6):
-        inverse = inverse * (2 - odd * inverse) % 2**64
-    return inverse
-
-
-_WORD_BASE = 0x9E3779B97F4A7C15
-"""Odd base of the polynomial word hash sum(byte_j * base**(j - start)) mod 2**64."""
-_HASH_CHUNK = 1 << 20
-"""Bytes per block of the position tables (2 x 8 MB); a word crossing a block is stitched."""
-
-
-@functools.lru_cache(maxsize=4)
-def _power_tables(chunk: int) -> tuple[U64, U64]:
-    """base**j and base**-j mod 2**64 for j < chunk."""
-    powers = np.empty(chunk, dtype=np.uint64)
-    inverse_powers = np.empty(chunk, dtype=np.uint64)
-    powers[0] = inverse_powers[0] = 1
-    np.cumprod(np.full(chunk - 1, _WORD_BASE, dtype=np.uint64), out=powers[1:])
-    np.cumprod(np.full(chunk - 1, _modular_inverse(_WORD_BASE), dtype=np.uint64), out=inverse_powers[1:])
-    return powers, inverse_powers
-
-
 def batch_word_hashes(
     texts: Sequence[str], chunk: int | None = None, lowered: bool = False
 ) -> tuple[U64, I64]:
     """Word hashes of many texts in one numpy pass: (flat hashes, row offsets of size len+1).
 
     The texts are joined with a newline, which is not a word byte, so no word spans two texts.
-    A word's hash is a polynomial in its bytes, sum(byte_j * B**(j - start)) mod 2**64, read off a
-    prefix sum of byte_j * B**j as (prefix[end] - prefix[start]) * B**-start (B is odd, so it has
-    an inverse mod 2**64), plus the word's length, through mix64. The exponents restart every
-    `chunk` bytes so the power tables stay small; the few words crossing a restart are stitched
-    from their pieces. One pass over the bytes for all texts removes numpy's per-call overhead
-    (~60 us per document) and the per-byte position arithmetic of a per-word reduction.
+    A word's hash is `analyzer.segment_hashing.segment_hashes` of its bytes. One pass over the
+    bytes for all texts removes numpy's per-call overhead (~60 us per document) and the per-byte
+    position arithmetic of a per-word reduction.
     `lowered=True` says the caller has already lower-cased the texts.
     """
-    chunk = chunk or _HASH_CHUNK
-    powers, inverse_powers = _power_tables(chunk)
     encoded = [(text if lowered else text.lower()).encode("utf-8", "replace") for text in texts]
     byte_starts = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum([len(piece) + 1 for piece in encoded], out=byte_starts[1:])
@@ -150,28 +110,7 @@ def batch_word_hashes(
     offsets[1:] = np.searchsorted(starts, byte_starts[1:])
     if starts.size == 0:
         return np.zeros(0, dtype=np.uint64), offsets
-    prefix = np.zeros(data.size + 1, dtype=np.uint64)
-    for block in range(0, data.size, chunk):
-        piece = data[block : block + chunk]
-        np.multiply(piece, powers[: piece.size], out=prefix[block + 1 : block + 1 + piece.size])
-    np.cumsum(prefix, out=prefix)
-    values = (prefix[ends] - prefix[starts]) * inverse_powers[starts % chunk]
-    for word in np.flatnonzero(starts // chunk != (ends - 1) // chunk):
-        values[word] = _stitched_word_value(prefix, inverse_powers, int(starts[word]), int(ends[word]), chunk)
-    lengths = (ends - starts).astype(np.uint64)
-    return mix64(values + lengths * np.uint64(0x9E3779B97F4A7C15)), offsets
-
-
-def _stitched_word_value(prefix: U64, inverse_powers: U64, start: int, end: int, chunk: int) -> np.uint64:
-    """The polynomial value of a word whose bytes cross one or more exponent restarts."""
-    total = 0
-    piece_start = start
-    while piece_start < end:
-        piece_end = min(end, (piece_start // chunk + 1) * chunk)
-        piece = (int(prefix[piece_end]) - int(prefix[piece_start])) * int(inverse_powers[piece_start % chunk])
-        total = (total + piece * pow(_WORD_BASE, piece_start - start, 2**64)) % 2**64
-        piece_start = piece_end
-    return np.uint64(total)
+    return segment_hashes(data, starts, ends, chunk), offsets
 
 
 def batch_shingle_hashes(words: U64, word_offsets: I64, ngram: int) -> tuple[U64, I64]:
