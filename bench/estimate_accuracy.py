@@ -176,8 +176,10 @@ def estimate_all(
     dev: DevPredictions,
     prior: np.ndarray,
     sample_weight: np.ndarray | None = None,
+    duplicate_sets: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Every estimator's point, input-level and corpus-level bounds for one set of documents."""
+    """Every estimator's point, input-level and corpus-level bounds for one set of documents
+    (`duplicate_sets`: the run's near-duplicate cluster of each, for the label-noise term)."""
     _, dense = np.unique(blocks, return_inverse=True)
     weights = tokens if sample_weight is None else tokens * sample_weight
     fraction = (
@@ -195,6 +197,7 @@ def estimate_all(
             dev=dev,
             training_prior=prior,
             sampling_fraction=fraction,
+            duplicate_sets=duplicate_sets,
             replicates=REPLICATES,
         )
         result[name], result[f"{name}_lo"], result[f"{name}_hi"] = e.point, e.input_lo, e.input_hi
@@ -251,7 +254,7 @@ def main() -> int:
         rows = db.execute(
             """
             SELECT d.doc_id, d.shard, d.row_index, d.n_tokens, t.label, coalesce(t.dup_of, t.id) AS root,
-                d.n_bytes
+                d.n_bytes, d.cluster_id
             FROM documents d JOIN read_parquet($truth) t ON t.id = d.doc_id
             ORDER BY d.doc_seq
             """,
@@ -265,6 +268,7 @@ def main() -> int:
     truth = np.array([DOMAINS.index(r[4]) for r in rows], dtype=np.int64)
     fold = np.array([xxhash.xxh3_64_intdigest(r[5].encode()) % 2 for r in rows], dtype=np.int64)
     n_bytes = np.array([r[6] for r in rows], dtype=np.float64)
+    duplicate_sets = np.array([r[7] for r in rows], dtype=np.int64)
 
     if args.cache is not None and args.cache.is_file():
         fit = dict(np.load(args.cache))
@@ -290,7 +294,13 @@ def main() -> int:
         chosen = np.flatnonzero(mask)
         sw = None if weight is None else weight[chosen]
         result = estimate_all(
-            tokens[chosen], probabilities[chosen], blocks[chosen], devs[k], fit[f"prior{k}"], sw
+            tokens[chosen],
+            probabilities[chosen],
+            blocks[chosen],
+            devs[k],
+            fit[f"prior{k}"],
+            sw,
+            duplicate_sets[chosen],
         )
         # what a perfect classifier would estimate from these documents, weighted as the run weights them
         sampled_truth = shares(truth[chosen], tokens[chosen] * (1.0 if sw is None else sw))

@@ -18,11 +18,14 @@
 --   posterior_totals  per cluster and k: sum of w q_k
 --   posterior_sums    per k: sum of w q_k over the group
 --   total_weight      sum of w
---   noise_diagonal    per k: sum of w^2 q_k           } the label-noise covariance
---   noise_outer       per k <= l: sum of w^2 q_k q_l  }
+--   noise_diagonal    per k: sum of W^2 Q_k           } the label-noise covariance, over
+--   noise_outer       per k <= l: sum of W^2 Q_k Q_l  } near-duplicate clusters (see below)
 --   squared_weight           per predicted k: sum of w^2      } the design's sampling fraction
 --   included_squared_weight  per predicted k: sum of pi w^2   } (analyzer/sampler.py design_sampling_fraction)
--- (pi = min(1, 1 / sample_weight), the inclusion probability).
+-- (pi = min(1, 1 / sample_weight), the inclusion probability). Label noise treats a near-duplicate
+-- cluster (`cluster_id`) as one text: its members are the same words, so the model misreads all of
+-- them or none. W is a cluster's sum of w in the group and Q its w-weighted mean posterior; for a
+-- document without duplicates that is w^2 q_k, as if every document were misread independently.
 -- With $with_blocks false only posterior_sums and total_weight come back: one E and M step of EMQ.
 -- analyzer/estimates/corpus_shares.py reshapes the rows; no per-document row leaves DuckDB.
 WITH measures (measure, name) AS (
@@ -41,6 +44,7 @@ grouped AS NOT MATERIALIZED (  -- one row per document and group it belongs to
                 AS group_value,
             d.shard,
             d.row_index,
+            d.cluster_id,
             d.domain,
             d.n_tokens,
             d.n_bytes,
@@ -64,6 +68,7 @@ weighted AS NOT MATERIALIZED (  -- one row per document, group and measure
             group_value,
             shard,
             row_index // $block_size AS block,
+            cluster_id,
             array_position(['finance', 'law', 'code', 'medical', 'other'], domain) - 1 AS predicted,
             measure,
             CASE name
@@ -96,16 +101,28 @@ clusters AS (
     WHERE $with_blocks
     GROUP BY grouping, group_value, shard, block, measure, k
 ),
+duplicate_sets AS (  -- per near-duplicate cluster in a group, measure and k: W and W Q_k
+    SELECT grouping, group_value, measure, cluster_id, k, sum(w) AS w_set, sum(wq) AS wq_set
+    FROM posteriors
+    WHERE $with_blocks
+    GROUP BY grouping, group_value, measure, cluster_id, k
+),
 whole_group AS (
-    SELECT grouping, group_value, measure, k, sum(wq) AS posterior_sums, sum(w * wq) AS noise_diagonal
+    SELECT grouping, group_value, measure, k, sum(wq) AS posterior_sums
     FROM posteriors
     GROUP BY grouping, group_value, measure, k
 ),
-noise_outer AS (  -- each domain k paired with every l >= k of the same document and measure
-    SELECT grouping, group_value, measure, k, l, sum(wq * p_l * r_l * w_per_pr) AS noise_outer
-    FROM (SELECT *, unnest(range(5)) AS l, unnest(p) AS p_l, unnest(r) AS r_l FROM posteriors)
-    WHERE $with_blocks AND k <= l
-    GROUP BY grouping, group_value, measure, k, l
+noise_diagonal AS (
+    SELECT grouping, group_value, measure, k, sum(w_set * wq_set) AS noise_diagonal
+    FROM duplicate_sets
+    GROUP BY grouping, group_value, measure, k
+),
+noise_outer AS (  -- each domain k paired with every l >= k of the same cluster and measure
+    SELECT a.grouping, a.group_value, a.measure, a.k, b.k AS l, sum(a.wq_set * b.wq_set) AS noise_outer
+    FROM duplicate_sets AS a
+    JOIN duplicate_sets AS b USING (grouping, group_value, measure, cluster_id)
+    WHERE a.k <= b.k
+    GROUP BY a.grouping, a.group_value, a.measure, a.k, b.k
 ),
 design AS (  -- per predicted domain: the sums the design's sampling fraction needs
     SELECT
@@ -122,9 +139,10 @@ design AS (  -- per predicted domain: the sums the design's sampling fraction ne
 SELECT statistic, grouping, group_value, measure, cluster_index, k, NULL AS l, value
 FROM (UNPIVOT clusters ON counts, posterior_totals INTO NAME statistic VALUE value)
 UNION ALL
-SELECT statistic, grouping, group_value, measure, NULL, k, NULL, value
-FROM (UNPIVOT whole_group ON posterior_sums, noise_diagonal INTO NAME statistic VALUE value)
-WHERE $with_blocks OR statistic = 'posterior_sums'
+SELECT 'posterior_sums', grouping, group_value, measure, NULL, k, NULL, posterior_sums
+FROM whole_group
+UNION ALL
+SELECT 'noise_diagonal', grouping, group_value, measure, NULL, k, NULL, noise_diagonal FROM noise_diagonal
 UNION ALL
 SELECT 'total_weight', grouping, group_value, measure, NULL, NULL, NULL, sum(w)
 FROM weighted

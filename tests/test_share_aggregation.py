@@ -28,6 +28,7 @@ TRAIN_COUNTS = {"finance": 240, "law": 180, "code": 150, "medical": 130, "other"
 PER_DOCUMENT = """
 SELECT
     dense_rank() OVER (ORDER BY shard, row_index // $block_size) - 1 AS cluster_index,
+    cluster_id,
     array_position(['finance', 'law', 'code', 'medical', 'other'], domain) - 1 AS domain_index,
     n_tokens::DOUBLE AS tokens,
     (n_tokens * (NOT is_duplicate)::INTEGER)::DOUBLE AS dedup_tokens,
@@ -59,12 +60,17 @@ def generated_store(seed: int = 0) -> duckdb.DuckDBPyConnection:
     n_tokens[rng.random(n) < 0.02] = 0
     is_duplicate = rng.random(n) < 0.15
     is_duplicate[(shard == "s0") & (row_index < 64)] = True
+    # a duplicate joins the cluster of an earlier document, sometimes in another shard or group
+    cluster_id = np.arange(n)
+    for index in np.flatnonzero(is_duplicate):
+        cluster_id[index] = cluster_id[rng.integers(0, index)] if index else 0
     weight_of_shard = {f"s{k}": w for k, w in enumerate([1.0, 2.5, 1.25, 4.0, 1.0])}
     table = pa.table(
         {
             "shard": shard,
             "row_index": row_index,
             "doc_seq": np.arange(n),
+            "cluster_id": cluster_id,
             "domain": np.array(DOMAINS)[p.argmax(axis=1)],
             **{f"p_{label}": p[:, k] for k, label in enumerate(DOMAINS)},
             "n_tokens": n_tokens,
@@ -116,6 +122,7 @@ def per_document_estimates(
     dev = load_dev_predictions(settings.dev_predictions)
     prior = training_prior_for(settings.dev_predictions, dev)
     ids = np.asarray(docs["cluster_index"], dtype=np.int64)
+    duplicate_sets = np.asarray(docs["cluster_id"], dtype=np.int64)
     probabilities = np.column_stack([np.asarray(docs[f"p_{label}"], dtype=np.float64) for label in DOMAINS])
     sample_weight = np.asarray(docs["sample_weight"], dtype=np.float64)
     predicted = np.asarray(docs["domain_index"], dtype=np.int64)
@@ -133,6 +140,7 @@ def per_document_estimates(
             training_prior=prior,
             sampling_fraction=fraction,
             predicted=predicted[keep],
+            duplicate_sets=duplicate_sets[keep],
             replicates=settings.replicates,
             confidence=settings.confidence,
             seed=settings.seed,

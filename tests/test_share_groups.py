@@ -171,6 +171,7 @@ def sampled_store(seed: int, rate: float = 0.3) -> tuple[duckdb.DuckDBPyConnecti
             "shard": data["shard"],
             "row_index": data["row_index"],
             "doc_seq": np.arange(data["shard"].size),
+            "cluster_id": np.arange(data["shard"].size),  # no duplicates
             "domain": np.array(DOMAINS)[data["true"]],
             **{f"p_{label}": p[:, k] for k, label in enumerate(DOMAINS)},
             "n_tokens": data["tokens"],

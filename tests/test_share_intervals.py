@@ -12,7 +12,12 @@ from generated import corpus_documents, write_fineweb_parquet
 from harness import run_and_open
 
 from analyzer.estimates.intervals import estimate_shares
-from analyzer.estimates.quantification import expectation_maximisation_shares, label_noise_covariance
+from analyzer.estimates.quantification import (
+    expectation_maximisation_shares,
+    label_noise_covariance,
+    label_noise_covariance_from_moments,
+    label_noise_moments,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -77,6 +82,31 @@ def test_label_noise_covariance_hand_example() -> None:
     cov = label_noise_covariance(probs, np.array([1.0, 3.0]))
     # only the first document is uncertain: variance 1^2 * 0.25 / 4^2
     assert cov == pytest.approx(np.array([[0.25, -0.25], [-0.25, 0.25]]) / 16)
+
+
+def test_label_noise_treats_near_duplicates_as_one_reading() -> None:
+    probs = np.array([[0.5, 0.5], [0.5, 0.5], [1.0, 0.0]])
+    weights = np.array([1.0, 1.0, 2.0])
+    apart = label_noise_covariance_from_moments(*label_noise_moments(probs, weights))
+    together = label_noise_covariance_from_moments(*label_noise_moments(probs, weights, np.array([7, 7, 9])))
+    # two copies misread independently: 2 * 1^2 * 0.25; misread together: (1 + 1)^2 * 0.25
+    assert apart == pytest.approx(np.array([[0.5, -0.5], [-0.5, 0.5]]) / 16)
+    assert together == pytest.approx(np.array([[1.0, -1.0], [-1.0, 1.0]]) / 16)
+
+
+def test_label_noise_with_duplicate_sets_matches_simulated_shared_misreads() -> None:
+    rng = np.random.default_rng(3)
+    n_sets = 300
+    copies = rng.integers(1, 5, size=n_sets)
+    sets = np.repeat(np.arange(n_sets), copies)
+    set_probs = rng.dirichlet(np.ones(3), size=n_sets)
+    weights = rng.gamma(2.0, 100.0, size=sets.size)
+    covariance = label_noise_covariance_from_moments(*label_noise_moments(set_probs[sets], weights, sets))
+    # every copy of a text takes the label drawn once for its set
+    draws = np.array([(rng.random((n_sets, 1)) > set_probs.cumsum(axis=1)).sum(axis=1) for _ in range(4000)])
+    totals = np.stack([np.bincount(labels[sets], weights=weights, minlength=3) for labels in draws])
+    shares = totals / weights.sum()
+    assert np.cov(shares.T) == pytest.approx(covariance, rel=0.1, abs=1e-6)
 
 
 # intervals: finite population, sampling, classifier error -------------------------------------------------

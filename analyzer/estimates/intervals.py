@@ -66,9 +66,10 @@ class ShareStatistics:
     calibrated_totals: np.ndarray
     """(S,) sum of w p with the calibrated probabilities (the PCC reading)."""
     noise_diagonal: np.ndarray
-    """(S,) sum of w^2 q: with `noise_outer` the label-noise covariance."""
+    """(S,) sum of W^2 Q over near-duplicate sets (w^2 q for a document without duplicates): with
+    `noise_outer` the label-noise covariance (`label_noise_moments`)."""
     noise_outer: np.ndarray
-    """(S, S) sum of w^2 q q^T."""
+    """(S, S) sum of W^2 Q Q^T."""
     total_weight: float
     """sum of w."""
 
@@ -80,9 +81,11 @@ def document_statistics(
     *,
     predicted: np.ndarray | None = None,
     posteriors: np.ndarray | None = None,
+    duplicate_sets: np.ndarray | None = None,
 ) -> ShareStatistics:
     """The sums of `ShareStatistics` from one row per document (dense cluster ids, weights, calibrated
-    probabilities, rows renormalised here; `predicted` defaults to the argmax, `posteriors` to them)."""
+    probabilities, rows renormalised here; `predicted` defaults to the argmax, `posteriors` to them;
+    `duplicate_sets` gives near-duplicates one id, default: every document its own)."""
     ids = np.asarray(cluster_ids, dtype=np.int64)
     w = np.asarray(weights, dtype=np.float64)
     p = np.asarray(probabilities, dtype=np.float64)
@@ -91,7 +94,7 @@ def document_statistics(
     n_classes = p.shape[1]
     n_clusters = int(ids.max()) + 1 if ids.size else 0
     top = p.argmax(axis=1) if predicted is None else np.asarray(predicted, dtype=np.int64)
-    diagonal, outer, total = label_noise_moments(posterior, w)
+    diagonal, outer, total = label_noise_moments(posterior, w, duplicate_sets)
     return ShareStatistics(
         counts=cluster_totals(ids, top, w, n_clusters, n_classes),
         posterior_totals=probability_cluster_totals(ids, posterior, w, n_clusters),
@@ -112,6 +115,7 @@ def estimate_shares(
     training_prior: np.ndarray | None = None,
     sampling_fraction: float = 1.0,
     predicted: np.ndarray | None = None,
+    duplicate_sets: np.ndarray | None = None,
     replicates: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
@@ -134,7 +138,14 @@ def estimate_shares(
             raise ValueError("the EMQ estimator needs the model's training prior")
         p = np.asarray(probabilities, dtype=np.float64)
         _, posterior = expectation_maximisation_shares(p / p.sum(axis=1, keepdims=True), w, training_prior)
-    statistics = document_statistics(cluster_ids, w, probabilities, predicted=predicted, posteriors=posterior)
+    statistics = document_statistics(
+        cluster_ids,
+        w,
+        probabilities,
+        predicted=predicted,
+        posteriors=posterior,
+        duplicate_sets=duplicate_sets,
+    )
     return estimate_shares_from_statistics(
         statistics,
         method,
@@ -165,7 +176,8 @@ def estimate_shares_from_statistics(
       is no sampling error about the input), for the corpus-level one it is kept whole;
     - the model's calibration (acc, pacc): the estimate with a dev-resampled matrix, minus the point;
     - label noise: which documents are misread is unknown even when all are read, so a draw from
-      N(0, sum_d w_d^2 (diag(p_d) - p_d p_d^T) / W^2) (the posteriors' multinomial covariance);
+      N(0, sum_d w_d^2 (diag(p_d) - p_d p_d^T) / W^2) (the posteriors' multinomial covariance), d
+      running over near-duplicate sets rather than documents: copies of a text are misread together;
     - decision-rule ambiguity: the gap b = |CC - PCC| between counting top labels and averaging
       posteriors bounds a bias of unknown sign that the dev set cannot size for a corpus unlike it
       (README); as a GUM type-B term it enters as N(0, b^2 / 3), so the 95% bounds reach 1.13 b.

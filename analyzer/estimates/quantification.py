@@ -270,13 +270,26 @@ def label_noise_covariance(probs: ArrayLike, weights: ArrayLike | None) -> Float
     return label_noise_covariance_from_moments(*label_noise_moments(probs, weights))
 
 
-def label_noise_moments(probs: ArrayLike, weights: ArrayLike | None) -> tuple[FloatArray, FloatArray, float]:
-    """(sum_d w_d^2 p_d, sum_d w_d^2 p_d p_d^T, W): all `label_noise_covariance` needs of the documents."""
+def label_noise_moments(
+    probs: ArrayLike, weights: ArrayLike | None, duplicate_sets: ArrayLike | None = None
+) -> tuple[FloatArray, FloatArray, float]:
+    """(sum_c W_c^2 Q_c, sum_c W_c^2 Q_c Q_c^T, W): all `label_noise_covariance` needs of the documents.
+
+    c runs over `duplicate_sets` (one id per document: near-duplicates share one, since the model
+    misreads all copies of a text or none), W_c is a set's weight and Q_c its weighted mean
+    posterior. Without sets every document is its own: sum_d w_d^2 p_d and sum_d w_d^2 p_d p_d^T.
+    """
     p = _probability_rows(probs)
     w = _weights_or_ones(weights, p.shape[0])
-    w2 = w**2
-    diagonal: FloatArray = w2 @ p
-    outer: FloatArray = (p * w2[:, None]).T @ p
+    if duplicate_sets is None:
+        set_weight, set_totals = w, p * w[:, None]
+    else:
+        set_of = np.unique(np.asarray(duplicate_sets), return_inverse=True)[1].reshape(-1)
+        set_weight = np.bincount(set_of, weights=w).astype(np.float64)
+        set_totals = np.zeros((len(set_weight), p.shape[1]), dtype=np.float64)
+        np.add.at(set_totals, set_of, p * w[:, None])
+    diagonal: FloatArray = set_weight @ set_totals
+    outer: FloatArray = set_totals.T @ set_totals
     return diagonal, outer, float(w.sum())
 
 
