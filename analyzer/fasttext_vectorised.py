@@ -6,11 +6,12 @@ token. The sum of rows (and how many) per distinct token is therefore a fixed pr
 and the rows of a batch reduce to: split the bytes on fastText's delimiters, hash every token, look the
 hash up in a table of per-token sums, and add the sums per document.
 
-Why not call fastText: its C++ prediction reads a line character by character, looks every token up in
-a 30-million-slot table (a cache miss each) and rebuilds the n-grams of every unknown word each time it
-appears. Here each step runs once per batch over arrays, an unknown word's n-grams are hashed once per
-process, and the result equals fastText's probabilities to 1e-5 (tests/test_fasttext_vectorised.py
-checks it on generated text; `make bench` measures both side by side).
+Why not call fastText: its C++ prediction reads a line one character at a time, builds a string per
+token, looks each up in a 30-million-slot word table and recomputes the n-grams of an unknown word at
+every occurrence. Here each step runs once per batch over arrays, an unknown word's n-grams are hashed
+once per process, and the probabilities equal fastText's within 2e-5 (float32 sums in another order;
+tests/test_fasttext_vectorised.py checks it on generated text, `make bench` measures both engines side
+by side).
 
 Supported: softmax or one-vs-all loss, `wordNgrams 1`, not quantized. `VectorisedFastText.supports`
 says whether a model qualifies; callers fall back to fastText's own `predict` otherwise.
@@ -42,8 +43,12 @@ BOW, EOW = ord("<"), ord(">")
 MAX_BATCH_BYTES = 4_000_000
 """Documents are processed in groups of about this many bytes: the per-byte arrays are 8x larger."""
 
+NGRAM_PIECE_BYTES = 64_000
+"""Unknown or vocabulary words get their n-grams summed in pieces of about this many bytes."""
+
 MAX_CACHED_UNKNOWN_TOKENS = 1_000_000
-"""Bound on remembered unknown tokens (~60 MB at dim 8); past it the cache restarts from the vocabulary."""
+"""Bound on remembered unknown tokens (~70 bytes each at dim 8, twice that while the arrays grow);
+past it the cache restarts from the vocabulary."""
 
 
 SIGMOID_TABLE_SIZE = 512
@@ -244,11 +249,10 @@ class VectorisedFastText:
         bucket: int,
         loss: str,
     ) -> None:
-        self.input_matrix = np.ascontiguousarray(input_matrix, dtype=np.float32)
-        # an all-zero last row: what n-grams that run past their word's end look up
-        self.ngram_matrix = np.vstack(
-            [self.input_matrix, np.zeros((1, self.input_matrix.shape[1]), np.float32)]
-        )
+        # the input matrix with an all-zero last row: what n-grams past their word's end look up
+        self.ngram_matrix = np.zeros((len(input_matrix) + 1, input_matrix.shape[1]), dtype=np.float32)
+        self.ngram_matrix[:-1] = input_matrix
+        self.dim = int(input_matrix.shape[1])
         self.output_matrix = np.asarray(output_matrix, dtype=np.float64)
         self.minn, self.maxn, self.bucket, self.loss = minn, maxn, bucket, loss
         self.n_words = len(words)
@@ -273,7 +277,8 @@ class VectorisedFastText:
         return cls(
             ft_model.get_input_matrix(),
             ft_model.get_output_matrix(),
-            ft_model.get_words(),
+            # a foreign model may hold words that are not UTF-8: keep their bytes (encoded back below)
+            ft_model.get_words(on_unicode_error="surrogateescape"),
             args.minn,
             args.maxn,
             args.bucket,
@@ -285,14 +290,14 @@ class VectorisedFastText:
 
         Row 0 of the returned tables is an all-zero "token" for labels and other ignored tokens.
         """
-        encoded = [word.encode("utf-8", "surrogatepass") for word in words]
+        encoded = [word.encode("utf-8", "surrogateescape") for word in words]
         lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
         ends = np.cumsum(lengths + 1) - 1
         starts = ends - lengths
         buffer = np.frombuffer(b"\n".join(encoded) + b"\n", dtype=np.uint8)
-        sums = np.zeros((len(words) + 1, self.input_matrix.shape[1]), dtype=np.float64)
+        sums = np.zeros((len(words) + 1, self.dim), dtype=np.float64)
         counts = np.zeros(len(words) + 1, dtype=np.float64)
-        sums[1:] = self.input_matrix[: len(words)]
+        sums[1:] = self.ngram_matrix[: len(words)]
         counts[1:] = 1.0
         has_ngrams = np.array([word != EOS for word in words], dtype=bool)
         ngram_words = np.flatnonzero(has_ngrams)
@@ -307,18 +312,27 @@ class VectorisedFastText:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Sum and count of the character n-gram rows of each token buffer[starts[i]:ends[i]].
 
-        ASCII tokens and the others go in separate calls: an all-ASCII buffer takes the fast path.
+        ASCII tokens and the others go in separate calls (an all-ASCII buffer takes the fast path),
+        each in pieces of about NGRAM_PIECE_BYTES: the per-character arrays are ~100x the bytes.
         """
-        sums = np.zeros((len(starts), self.input_matrix.shape[1]), dtype=np.float64)
+        sums = np.zeros((len(starts), self.dim), dtype=np.float64)
         counts = np.zeros(len(starts), dtype=np.float64)
         high_bytes = np.concatenate([[0], np.cumsum(buffer >= 0x80)])
         is_ascii = high_bytes[ends] == high_bytes[starts]
         for group in (np.flatnonzero(is_ascii), np.flatnonzero(~is_ascii)):
-            if len(group):
-                wrapped, wrapped_ends = gather_segments(buffer, starts[group], ends[group])
-                sums[group], counts[group] = ngram_row_sums(
-                    self.ngram_matrix, wrapped, wrapped_ends, self.minn, self.maxn, self.bucket, self.n_words
-                )
+            piece_of = np.cumsum(ends[group] - starts[group] + 2) // NGRAM_PIECE_BYTES
+            for piece in np.split(group, np.flatnonzero(np.diff(piece_of)) + 1):
+                if len(piece):
+                    wrapped, wrapped_ends = gather_segments(buffer, starts[piece], ends[piece])
+                    sums[piece], counts[piece] = ngram_row_sums(
+                        self.ngram_matrix,
+                        wrapped,
+                        wrapped_ends,
+                        self.minn,
+                        self.maxn,
+                        self.bucket,
+                        self.n_words,
+                    )
         return sums, counts
 
     def reset_cache(self) -> None:
@@ -337,7 +351,7 @@ class VectorisedFastText:
         row of the first (the others follow in order)."""
         if self.table.count - len(self.vocabulary_hashes) + len(hashes) > MAX_CACHED_UNKNOWN_TOKENS:
             self.reset_cache()
-        sums = np.zeros((len(hashes), self.input_matrix.shape[1]), dtype=np.float64)
+        sums = np.zeros((len(hashes), self.dim), dtype=np.float64)
         counts = np.zeros(len(hashes), dtype=np.float64)
         lengths = ends - starts
         is_label = np.zeros(len(hashes), dtype=bool)

@@ -261,6 +261,18 @@ def bench_taggers(batches: list[pa.RecordBatch], model_path: Path, repeats: int)
     return results
 
 
+def compare_engines(batches: list[pa.RecordBatch], model_path: Path) -> dict[str, float | int]:
+    """How far the vectorised engine's probabilities fall from fastText's own on these documents."""
+    texts = [text for batch in batches for text in batch.column("text").to_pylist()]
+    vectorised = DomainModel.load(model_path, engine="vectorised").predict_proba(texts)
+    library = DomainModel.load(model_path, engine="fasttext").predict_proba(texts)
+    return {
+        "docs": len(texts),
+        "max_abs_probability_difference": float(np.abs(vectorised - library).max()) if texts else 0.0,
+        "same_top_domain": int((vectorised.argmax(axis=1) == library.argmax(axis=1)).sum()),
+    }
+
+
 def _tagger_over(
     tag: Callable[[pa.RecordBatch], object], batches: list[pa.RecordBatch]
 ) -> Callable[[], object]:
@@ -735,6 +747,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     batches = limit_documents(batches, QUICK_DOCS if args.quick else None)
     print(f"taggers on {text_megabytes(batches):.1f} MB ...", flush=True)
     tagger_results = bench_taggers(batches, model_path, repeats)
+    engine_agreement = compare_engines(batches, model_path)
+    print(
+        f"engines: max |p vectorised - p fastText| {engine_agreement['max_abs_probability_difference']:.1e}, "
+        f"same top domain on {engine_agreement['same_top_domain']}/{engine_agreement['docs']} documents",
+        flush=True,
+    )
     print("minhash references ...", flush=True)
     reference_results = bench_minhash_references(batches, repeats)
     stage_results = reader_results + tagger_results + reference_results
@@ -756,6 +774,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "units": "MB = 1e6 bytes of UTF-8 document text; best (minimum) wall time over repeats",
         "machine": info,
         "stages": [result.as_json() for result in stage_results],
+        "classifier_engines": engine_agreement,
         "analyzer_runs": [run.as_json() for run in runs],
         "analyzer_runs_best": {str(workers): run.as_json() for workers, run in best.items()},
         "ratios": found_ratios,

@@ -15,7 +15,8 @@ from analyzer.config import shipped_model_path
 from analyzer.errors import ModelError
 from analyzer.fasttext_vectorised import TokenTable, VectorisedFastText, token_bounds, token_hashes
 from analyzer.text_normalise import normalise_for_classifier
-from tests.generated import labeled_rows
+from tests.generated import corpus_documents, labeled_rows, write_fineweb_parquet
+from tests.harness import run_and_open
 
 TRICKY_LINES = [
     "",
@@ -162,3 +163,19 @@ def test_quantized_model_falls_back_or_refuses(tmp_path: Path, tiny_model: Path)
         DomainModel.load(quantized, engine="vectorised").predict_proba(texts)
     with pytest.raises(ModelError, match="unknown classifier engine"):
         DomainModel.load(tiny_model, engine="gpu")
+
+
+def test_run_with_either_engine_tags_the_same(tmp_path: Path, tiny_model: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    write_fineweb_parquet(corpus / "000.parquet", corpus_documents(80, seed=4, prefix="e"))
+    columns = "doc_id, domain, p_finance, p_law, p_code, p_medical, p_other"
+    tagged = {}
+    for engine in ("auto", "fasttext"):
+        out = tmp_path / engine
+        with run_and_open(corpus, out, tiny_model, "--classifier-engine", engine) as db:
+            tagged[engine] = db.execute(f"SELECT {columns} FROM documents ORDER BY doc_seq").fetchall()
+    assert len(tagged["auto"]) == 80
+    for vectorised, library in zip(tagged["auto"], tagged["fasttext"], strict=True):
+        assert vectorised[:2] == library[:2]
+        np.testing.assert_allclose(vectorised[2:], library[2:], atol=5e-5)
