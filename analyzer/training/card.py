@@ -219,9 +219,11 @@ Calibration (top-label expected calibration error, 15 equal-width bins; plot
 
 {calibration_table}
 
-Prediction speed of the shipped model through `DomainModel.predict_proba` on dev, batches of 512,
-best of 3 passes, one core: **{dev.mb_per_second or 0:.1f} MB** of raw text per CPU-second
-(`make bench` measures the same on the corpus shards).
+Prediction speed of the shipped model through `DomainModel.predict_proba` (the default vectorised
+engine, each pass starting with no unknown word remembered) on dev, batches of 512, best of 3
+passes, one core: **{dev.mb_per_second or 0:.1f} MB** of raw text per CPU-second. The speeds in
+steps 2-4 are fastText's own predict. `make bench` measures both engines side by side on the
+corpus shards.
 
 ## Generalisation to unseen sources (leave-one-source-out)
 
