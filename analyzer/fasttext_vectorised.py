@@ -48,7 +48,7 @@ NGRAM_PIECE_BYTES = 64_000
 
 MAX_CACHED_UNKNOWN_TOKENS = 1_000_000
 """Bound on remembered unknown tokens (~70 bytes each at dim 8, twice that while the arrays grow);
-past it the cache restarts from the vocabulary."""
+a batch that finds more starts the cache again from the vocabulary (one batch may overshoot it)."""
 
 
 SIGMOID_TABLE_SIZE = 512
@@ -349,8 +349,6 @@ class VectorisedFastText:
     ) -> int:
         """Compute and remember the n-gram sums of distinct tokens missing from the table; return the
         row of the first (the others follow in order)."""
-        if self.table.count - len(self.vocabulary_hashes) + len(hashes) > MAX_CACHED_UNKNOWN_TOKENS:
-            self.reset_cache()
         sums = np.zeros((len(hashes), self.dim), dtype=np.float64)
         counts = np.zeros(len(hashes), dtype=np.float64)
         lengths = ends - starts
@@ -413,6 +411,9 @@ class VectorisedFastText:
         line_starts = np.cumsum(line_lengths + 1) - line_lengths - 1
         starts, ends = token_bounds(buffer)
         hashes = token_hashes(buffer, starts, ends)
+        if self.table.count - len(self.vocabulary_hashes) > MAX_CACHED_UNKNOWN_TOKENS:
+            # before the lookup: rows found in a cache that is then emptied would point nowhere
+            self.reset_cache()
         rows = self.table.lookup(hashes)
         unknown = np.flatnonzero(rows < 0)
         if len(unknown):
@@ -444,8 +445,7 @@ class VectorisedFastText:
             probs = np.exp(scores)
             probs /= probs.sum(axis=1, keepdims=True)
         probs += 1e-5  # fastText returns exp(log(p + 1e-5))
-        probs[no_rows] = (
-            1.0  # fastText predicts nothing for a line without features; callers treat it as uniform
-        )
+        # fastText predicts nothing for a line without features; our callers read that as uniform
+        probs[no_rows] = 1.0
         normalised: np.ndarray = probs / probs.sum(axis=1, keepdims=True)
         return normalised
