@@ -40,6 +40,7 @@ from analyzer.estimates import (
     shard_weight,
 )
 from analyzer.estimates.bootstrap import IntervalMethod
+from analyzer.estimates.quantification import expectation_maximisation_priors, reweighted_posteriors
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -372,3 +373,29 @@ def test_two_class_acc_by_hand() -> None:
     # Observed 0.15 < fpr: the unconstrained answer is -1/14; the simplex optimum is the vertex (0, 1).
     np.testing.assert_allclose(adjusted_classify_and_count([0.15, 0.85], confusion), [0.0, 1.0], atol=1e-9)
     np.testing.assert_allclose(classify_and_count([0, 1, 1, 0], [1.0, 1.0, 1.0, 2.0], 2), [0.6, 0.4])
+
+
+def test_accelerated_emq_reaches_plain_em_fixed_point_in_fewer_passes() -> None:
+    rng = np.random.default_rng(11)
+    n = 4000
+    # no document of class 0: EM drives its share towards 0, where plain steps crawl (sublinearly)
+    true = rng.choice(5, size=n, p=[0.0, 0.15, 0.3, 0.15, 0.4])
+    probs = np.exp(1.5 * np.eye(5)[true] + rng.normal(size=(n, 5)))
+    probs /= probs.sum(axis=1, keepdims=True)
+    weights = rng.gamma(2.0, 300.0, size=n)
+    prior = np.array([0.3, 0.3, 0.1, 0.1, 0.2])
+    passes = 0
+
+    def sums(ratios: np.ndarray) -> np.ndarray:
+        nonlocal passes
+        passes += 1
+        return np.stack([weights @ reweighted_posteriors(probs, row) for row in ratios])
+
+    shares, _ = expectation_maximisation_priors(sums, np.array([weights.sum()]), prior)
+    accelerated_passes = passes
+    # the reference: plain EM, run far past any stopping rule
+    plain = prior.copy()
+    for _ in range(20_000):
+        plain = weights @ reweighted_posteriors(probs, plain / prior) / weights.sum()
+    assert shares[0] == pytest.approx(plain, abs=1e-7)
+    assert accelerated_passes <= 20  # plain EM stops after 50 here

@@ -91,8 +91,11 @@ def test_each_group_is_estimated_as_if_it_were_the_whole_input(tmp_path: Path, e
             assert (None in got) == (None in want), f"{grouping}={value} {name}"
             if None in want:
                 continue
-            # points to rounding; bounds also share the clusters, the seed and the sampling fraction
-            tolerance = 1e-12 if name.endswith("share") else 1e-8
+            # points to rounding; bounds also share the clusters, the seed and the sampling fraction.
+            # EMQ's extrapolating steps (SQUAREM) carry the summation order's rounding further, so
+            # its points agree to a tenth of the EM stopping tolerance (1e-8) instead.
+            point_tolerance = 1e-9 if estimator == "emq" else 1e-12
+            tolerance = point_tolerance if name.endswith("share") else 1e-8
             np.testing.assert_allclose(
                 got, want, rtol=0, atol=tolerance, err_msg=f"{grouping}={value} {name}"
             )
