@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DATA ?= ../shared/data
 WORKERS ?= 2
 
-.PHONY: install demo test test-fast lint bench bench-estimates bench-dedup bench-classifier classifier notebooks clean
+.PHONY: install demo test test-fast lint bench bench-estimates bench-estimates-scale bench-dedup bench-classifier classifier notebooks clean
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,10 @@ bench-dedup: install
 # cross-fitted accuracy of the share estimates (needs `make demo` first; trains two fold models)
 bench-estimates: install
 	$(PY) bench/estimate_accuracy.py --data $(DATA) --out bench/results/estimate_accuracy.json
+
+# seconds and memory of the share estimates (cc, pcc, emq; whole input and per dump) on 1 M generated documents
+bench-estimates-scale: install
+	$(PY) bench/estimates_scale.py --out bench/results/estimates_scale.json
 
 bench-classifier: install
 	$(PY) bench/classifier_sources.py --data $(DATA)/labeled --out bench/results/classifier_sources.json
