@@ -324,6 +324,7 @@ class DomainModel:
         self.fold = fold
         self.engine = engine
         self.vectorised: VectorisedFastText | None = None
+        self.vectorised_columns: list[int] = []
         if engine not in ENGINES:
             raise ModelError(f"unknown classifier engine {engine!r}; choose one of {', '.join(ENGINES)}")
 
@@ -383,8 +384,7 @@ class DomainModel:
         if vectorised is None:
             raw = fasttext_probabilities(self.ft_model, lines, self.labels)
         else:
-            own_order = model_labels(self.ft_model)
-            raw = vectorised.probabilities(lines)[:, [own_order.index(label) for label in self.labels]]
+            raw = vectorised.probabilities(lines)[:, self.vectorised_columns]
         return apply_temperature(raw, self.temperature)
 
     def forget_unknown_words(self) -> None:
@@ -404,6 +404,9 @@ class DomainModel:
             return None
         if self.vectorised is None:
             self.vectorised = VectorisedFastText.from_fasttext(self.ft_model)
+            # the engine's columns come in the model's label order; `labels` may order them otherwise
+            own_order = model_labels(self.ft_model)
+            self.vectorised_columns = [own_order.index(label) for label in self.labels]
         return self.vectorised
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from analyzer.segment_hashing import segment_hashes
+from analyzer.segment_hashing import byte_runs, segment_hashes
 
 FNV_OFFSET = np.uint32(2166136261)
 FNV_PRIME = np.uint32(16777619)
@@ -73,9 +73,7 @@ def fasttext_sigmoid(scores: np.ndarray) -> np.ndarray:
 
 def token_bounds(buffer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return start and end offsets of the maximal runs of non-delimiter bytes in `buffer`."""
-    is_delimiter = IS_DELIMITER[buffer]
-    edges = np.diff(np.concatenate(([True], is_delimiter, [True])).view(np.int8))
-    return np.flatnonzero(edges == -1), np.flatnonzero(edges == 1)
+    return byte_runs(~IS_DELIMITER[buffer])
 
 
 def token_hashes(buffer: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

@@ -54,6 +54,18 @@ def _power_tables(chunk: int) -> tuple[U64, U64]:
     return powers, inverse_powers
 
 
+def byte_runs(member: npt.NDArray[np.bool_]) -> tuple[I64, I64]:
+    """Start and end offsets of the maximal runs of True in `member` (e.g. word bytes of a buffer)."""
+    edges = np.empty(member.size + 1, dtype=bool)
+    if member.size:
+        edges[0], edges[-1] = member[0], member[-1]
+        np.not_equal(member[1:], member[:-1], out=edges[1:-1])
+    else:
+        edges[0] = False
+    boundaries = np.flatnonzero(edges)
+    return boundaries[0::2], boundaries[1::2]
+
+
 def segment_hashes(data: npt.NDArray[np.uint8], starts: I64, ends: I64, chunk: int | None = None) -> U64:
     """The hash of every segment data[starts[i]:ends[i]] (non-empty, in increasing order or not)."""
     chunk = chunk or _HASH_CHUNK

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from generated import corpus_documents, labeled_rows, write_fineweb_parquet
+from harness import run_and_open
 
 from analyzer import fasttext_vectorised
 from analyzer.classifier_model import DomainModel, fasttext_probabilities, model_labels
@@ -15,8 +17,6 @@ from analyzer.config import shipped_model_path
 from analyzer.errors import ModelError
 from analyzer.fasttext_vectorised import TokenTable, VectorisedFastText, token_bounds, token_hashes
 from analyzer.text_normalise import normalise_for_classifier
-from tests.generated import corpus_documents, labeled_rows, write_fineweb_parquet
-from tests.harness import run_and_open
 
 TRICKY_LINES = [
     "",

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from analyzer.segment_hashing import mix64, segment_hashes
+from analyzer.segment_hashing import byte_runs, mix64, segment_hashes
 
 U64 = npt.NDArray[np.uint64]
 U32 = npt.NDArray[np.uint32]
@@ -100,12 +100,7 @@ def batch_word_hashes(
     byte_starts = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum([len(piece) + 1 for piece in encoded], out=byte_starts[1:])
     data = np.frombuffer(b"\n".join(encoded) + b"\n", dtype=np.uint8)
-    is_word = _WORD_BYTE[data]
-    edges = np.empty(data.size + 1, dtype=bool)
-    edges[0], edges[-1] = is_word[0], is_word[-1]
-    np.not_equal(is_word[1:], is_word[:-1], out=edges[1:-1])
-    boundaries = np.flatnonzero(edges)
-    starts, ends = boundaries[0::2], boundaries[1::2]
+    starts, ends = byte_runs(_WORD_BYTE[data])
     offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
     offsets[1:] = np.searchsorted(starts, byte_starts[1:])
     if starts.size == 0:
