@@ -28,6 +28,7 @@ from analyzer import DOMAINS, text_normalise
 from analyzer.config import CLASSIFIER_ENGINES as ENGINES
 from analyzer.errors import ModelError
 from analyzer.fasttext_vectorised import VectorisedFastText
+from analyzer.lexicon import DomainLexicon, prepare_line
 
 FASTTEXT_MAGIC = 793712314
 """int32 at the start of every fastText `.bin`/`.ftz` file."""
@@ -248,6 +249,16 @@ def read_sidecar(sidecar: Path, model_path: Path) -> Sidecar:
         ) from exc
 
 
+def lexicon_of(sidecar: Sidecar, model_path: Path) -> DomainLexicon | None:
+    """The lexicon a model was trained with (stored in its sidecar), or None."""
+    stored = sidecar.extra.get("lexicon")
+    if stored is None:
+        return None
+    if not isinstance(stored, dict):
+        raise ModelError(f"model sidecar of {model_path}: `lexicon` must be an object; {REBUILD_HINT}")
+    return DomainLexicon.from_mapping(stored, f"in the sidecar of {model_path}")
+
+
 def model_labels(ft_model: Any) -> tuple[str, ...]:
     """Return the model's labels without fastText's `__label__` prefix."""
     return tuple(str(label).removeprefix(LABEL_PREFIX) for label in ft_model.get_labels())
@@ -325,6 +336,7 @@ class DomainModel:
         self.engine = engine
         self.vectorised: VectorisedFastText | None = None
         self.vectorised_columns: list[int] = []
+        self.lexicon = lexicon_of(sidecar, path)
         if engine not in ENGINES:
             raise ModelError(f"unknown classifier engine {engine!r}; choose one of {', '.join(ENGINES)}")
 
@@ -372,19 +384,27 @@ class DomainModel:
         return cls(ft_model, model_path, sidecar, version, engine=engine)
 
     def normalise(self, texts: Sequence[str]) -> list[str]:
-        """Return the lines fastText sees for `texts` (the training-time normalisation)."""
+        """Return the lines fastText sees for `texts` (the training-time preparation, lexicon
+        markers included)."""
+        if self.label_map is not None and self.label_map.preprocessing == "raw":
+            return [raw_line(text, self.head_chars) for text in texts]
+        return [prepare_line(text, self.head_chars, self.lexicon) for text in texts]
+
+    def unannotated_lines(self, texts: Sequence[str]) -> list[str]:
+        """`normalise` without the lexicon markers (what the vectorised engine reads)."""
         if self.label_map is not None and self.label_map.preprocessing == "raw":
             return [raw_line(text, self.head_chars) for text in texts]
         return [text_normalise.normalise_for_classifier(text, self.head_chars) for text in texts]
 
     def predict_label_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Return calibrated probabilities over the model's own labels (columns in `labels` order)."""
-        lines = self.normalise(texts)
         vectorised = self.vectorised_engine()
         if vectorised is None:
-            raw = fasttext_probabilities(self.ft_model, lines, self.labels)
+            raw = fasttext_probabilities(self.ft_model, self.normalise(texts), self.labels)
         else:
-            raw = vectorised.probabilities(lines)[:, self.vectorised_columns]
+            # the engine adds the lexicon markers itself, per distinct token, so it reads the lines
+            # before annotation (annotating in Python would cost more than the whole prediction)
+            raw = vectorised.probabilities(self.unannotated_lines(texts))[:, self.vectorised_columns]
         return apply_temperature(raw, self.temperature)
 
     def forget_unknown_words(self) -> None:
@@ -403,7 +423,7 @@ class DomainModel:
                 )
             return None
         if self.vectorised is None:
-            self.vectorised = VectorisedFastText.from_fasttext(self.ft_model)
+            self.vectorised = VectorisedFastText.from_fasttext(self.ft_model, self.lexicon)
             # the engine's columns come in the model's label order; `labels` may order them otherwise
             own_order = model_labels(self.ft_model)
             self.vectorised_columns = [own_order.index(label) for label in self.labels]

@@ -416,6 +416,16 @@ DEFAULT_LABELED = REPO_ROOT.parent / "shared" / "data" / "labeled"
     help="Score the recipe leave-one-source-out for the card (one training per `source` of the data).",
 )
 @click.option(
+    "--lexicon",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Domain lexicon YAML whose marker tokens the model reads (default: the shipped "
+    "classifiers/lexicons/domain-lexicon-v1.yaml); see --no-lexicon.",
+)
+@click.option(
+    "--no-lexicon", is_flag=True, help="Train on the normalised text alone, without lexicon markers."
+)
+@click.option(
     "--seed-rules",
     type=click.Path(path_type=Path),
     multiple=True,
@@ -461,6 +471,8 @@ def train(
     seed: int,
     grid: str,
     source_holdout: bool,
+    lexicon: Path | None,
+    no_lexicon: bool,
     seed_rules: tuple[Path, ...],
     unlabeled: tuple[str, ...],
     rounds: int,
@@ -481,7 +493,7 @@ def train(
     if not seed_rules:
         if unlabeled or more_unlabeled:
             raise InputError("--unlabeled and extra arguments need --seed-rules DIR (weak supervision)")
-        from analyzer.training.commands import train_supervised
+        from analyzer.training.commands import read_lexicon_option, train_supervised
 
         report, dev_predictions = train_supervised(
             train_path,
@@ -492,6 +504,7 @@ def train(
             seed=seed,
             workers=workers,
             holdout_sources=source_holdout,
+            lexicon=read_lexicon_option(lexicon, no_lexicon),
             command=command,
             log=lambda message: console.print(message, highlight=False),
         )

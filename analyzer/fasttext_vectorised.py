@@ -15,16 +15,23 @@ by side).
 
 Supported: softmax or one-vs-all loss, `wordNgrams 1`, not quantized. `VectorisedFastText.supports`
 says whether a model qualifies; callers fall back to fastText's own `predict` otherwise.
+
+Lexicon markers (analyzer/lexicon.py) fold in the same way: the markers a line gets are a sum over its
+tokens, so each distinct token's sum and count include the rows of the markers it adds, and a line
+prepared *without* the markers gives the probabilities fastText gives for the annotated line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from analyzer.segment_hashing import byte_runs, segment_hashes
+
+if TYPE_CHECKING:
+    from analyzer.lexicon import DomainLexicon
 
 FNV_OFFSET = np.uint32(2166136261)
 FNV_PRIME = np.uint32(16777619)
@@ -246,6 +253,7 @@ class VectorisedFastText:
         maxn: int,
         bucket: int,
         loss: str,
+        lexicon: DomainLexicon | None = None,
     ) -> None:
         # the input matrix with an all-zero last row: what n-grams past their word's end look up
         self.ngram_matrix = np.zeros((len(input_matrix) + 1, input_matrix.shape[1]), dtype=np.float32)
@@ -257,6 +265,19 @@ class VectorisedFastText:
         self.vocabulary_sums, self.vocabulary_counts, vocabulary_hashes = self.vocabulary_rows(words)
         self.vocabulary_hashes = vocabulary_hashes
         self.eos_row = list(words).index(EOS) + 1 if EOS in words else None
+        self.lexicon = lexicon
+        self.marker_sums = np.zeros((0, self.dim), dtype=np.float64)
+        self.marker_counts = np.zeros(0, dtype=np.float64)
+        if lexicon is not None:
+            self.marker_sums, self.marker_counts = self.token_rows(
+                [marker.encode("utf-8") for marker in lexicon.markers]
+            )
+            vocabulary_markers = self.lexicon_markers(words)
+            vocabulary_markers[0] = 0.0  # the empty token
+            if self.eos_row is not None:  # fastText's own end-of-line token adds no markers
+                vocabulary_markers[self.eos_row] = 0.0
+            self.vocabulary_sums += vocabulary_markers @ self.marker_sums
+            self.vocabulary_counts += vocabulary_markers @ self.marker_counts
         self.reset_cache()
 
     @staticmethod
@@ -270,7 +291,8 @@ class VectorisedFastText:
         )
 
     @classmethod
-    def from_fasttext(cls, ft_model: Any) -> VectorisedFastText:
+    def from_fasttext(cls, ft_model: Any, lexicon: DomainLexicon | None = None) -> VectorisedFastText:
+        """The engine for a loaded fastText model; with `lexicon`, for lines annotated by it."""
         args = ft_model.f.getArgs()
         return cls(
             ft_model.get_input_matrix(),
@@ -281,7 +303,35 @@ class VectorisedFastText:
             args.maxn,
             args.bucket,
             str(args.loss).rsplit(".", 1)[-1],
+            lexicon,
         )
+
+    def token_rows(self, tokens: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+        """Sum and count of the rows fastText reads for each token: its vocabulary entry (word row
+        plus n-grams) or, outside the vocabulary, its n-grams alone."""
+        buffer = np.frombuffer(b"\n".join(tokens) + b"\n", dtype=np.uint8)
+        lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+        ends = np.cumsum(lengths + 1) - 1
+        starts = ends - lengths
+        sums, counts = self.ngram_sums(buffer, starts, ends)
+        hashes = token_hashes(buffer, starts, ends)
+        vocabulary_rows = range(1, len(self.vocabulary_hashes) + 1)
+        lookup = dict(zip(self.vocabulary_hashes.tolist(), vocabulary_rows, strict=True))
+        for index, token_hash in enumerate(hashes.tolist()):
+            row = lookup.get(token_hash)
+            if row is not None:
+                sums[index], counts[index] = self.vocabulary_sums[row], self.vocabulary_counts[row]
+        return sums, counts
+
+    def lexicon_markers(self, tokens: Sequence[str]) -> np.ndarray:
+        """Markers per domain that each token adds (row 0 is the empty token, rows 1.. the tokens)."""
+        assert self.lexicon is not None
+        markers = np.zeros((len(tokens) + 1, len(self.lexicon.domains)), dtype=np.float64)
+        token_domains = self.lexicon.token_domains
+        for row, token in enumerate(tokens, start=1):
+            for position in token_domains(token):
+                markers[row, position] += 1.0
+        return markers
 
     def vocabulary_rows(self, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per vocabulary word: sum of its own row and its n-gram rows, their count, and its token hash.
@@ -358,6 +408,14 @@ class VectorisedFastText:
         words = np.flatnonzero(~is_label)  # fastText drops label-like tokens from a line
         if len(words):
             sums[words], counts[words] = self.ngram_sums(buffer, starts[words], ends[words])
+        if self.lexicon is not None and len(words):
+            tokens = [
+                bytes(buffer[start:end]).decode("utf-8", "surrogateescape")
+                for start, end in zip(starts[words].tolist(), ends[words].tolist(), strict=True)
+            ]
+            markers = self.lexicon_markers(tokens)[1:]
+            sums[words] += markers @ self.marker_sums
+            counts[words] += markers @ self.marker_counts
         first_row, end_row = self.n_rows, self.n_rows + len(hashes)
         if end_row > len(self.sums):  # grow by doubling, so appending stays linear overall
             capacity = max(end_row, 2 * len(self.sums))

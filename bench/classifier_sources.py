@@ -1,16 +1,18 @@
 """Which training-set recipe carries over to unseen sources? Leave-one-source-out next to dev.
 
-For each recipe of RECIPES (analyzer/training/examples.py: source balancing exponent, extra windows
-of long documents), with the shipped fastText settings and head:
+For each variant of VARIANTS (a training-set recipe of analyzer/training/examples.py: source
+balancing exponent, extra windows of long documents; with or without the shipped domain lexicon's
+marker tokens, analyzer/lexicon.py), with the shipped fastText settings and head:
 - `dev`: trained on train, scored on dev (what the grid search sees);
 - `holdout`: train and dev pooled, each source of at least 20 documents predicted by a model
   trained on all other sources (analyzer/training/source_holdout.py): pooled macro-F1, per-label
   F1 and per-source accuracy.
-The shipped recipe (analyzer.training.train.SHIPPED_TRAINING_SET) is the one with the best holdout
-macro-F1; its dev cost is reported beside it.
+The shipped variant (SHIPPED_TRAINING_SET with SHIPPED_LEXICON) should be the one with the best
+holdout macro-F1; its dev cost is reported beside it.
 
 Usage: .venv/bin/python bench/classifier_sources.py [--data DIR] [--out JSON] [--workers N]
-(make bench-classifier). About 30 minutes on 2 cores (one training per source and recipe).
+[--only NAME ...] (make bench-classifier). About 12 minutes per variant on 2 cores (one training per
+source); `--only` reruns the named variants and keeps the others' figures from the existing JSON.
 """
 
 from __future__ import annotations
@@ -20,16 +22,18 @@ import json
 import sys
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from analyzer import DOMAINS
 from analyzer.classifier_model import fasttext_probabilities
+from analyzer.lexicon import DomainLexicon
 from analyzer.training.data import read_labeled, write_training_file
 from analyzer.training.evaluate import evaluate_probabilities
 from analyzer.training.examples import AS_READ, TrainingSetRecipe
 from analyzer.training.train import (
+    SHIPPED_LEXICON,
     SHIPPED_PARAMS,
     SHIPPED_TRAINING_SET,
     SHIPPED_VIEW,
@@ -41,12 +45,14 @@ from analyzer.training.train import (
 
 REPO = Path(__file__).resolve().parents[1]
 
-RECIPES: dict[str, TrainingSetRecipe] = {
-    "as read": AS_READ,
-    "balanced": TrainingSetRecipe(source_balance=0.5, extra_windows=0),
-    "extra windows": TrainingSetRecipe(source_balance=1.0, extra_windows=2),
-    "balanced + extra windows": TrainingSetRecipe(source_balance=0.5, extra_windows=2),
-    "half-balanced + extra windows": TrainingSetRecipe(source_balance=0.75, extra_windows=2),
+BALANCED_WINDOWS = TrainingSetRecipe(source_balance=0.5, extra_windows=2)
+VARIANTS: dict[str, tuple[TrainingSetRecipe, DomainLexicon | None]] = {
+    "as read": (AS_READ, None),
+    "balanced": (TrainingSetRecipe(source_balance=0.5, extra_windows=0), None),
+    "extra windows": (TrainingSetRecipe(source_balance=1.0, extra_windows=2), None),
+    "balanced + extra windows": (BALANCED_WINDOWS, None),
+    "half-balanced + extra windows": (TrainingSetRecipe(source_balance=0.75, extra_windows=2), None),
+    "balanced + extra windows + lexicon": (BALANCED_WINDOWS, SHIPPED_LEXICON),
 }
 
 
@@ -55,14 +61,21 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "labeled")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "classifier_sources.json")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--only", nargs="+", choices=list(VARIANTS), help="variants to (re)run")
     args = parser.parse_args()
     started = time.perf_counter()
     train, dev = read_labeled(args.data / "train.jsonl.gz"), read_labeled(args.data / "dev.jsonl.gz")
     pooled = pooled_data(train, dev)
-    params, view = SHIPPED_PARAMS, SHIPPED_VIEW
-    dev_lines = [view.normalise(text) for text in dev.texts]
+    params = SHIPPED_PARAMS
+    previous = json.loads(args.out.read_text()).get("recipes", {}) if args.only and args.out.is_file() else {}
     results: dict[str, Any] = {}
-    for name, recipe in RECIPES.items():
+    for name, (recipe, lexicon) in VARIANTS.items():
+        if args.only and name not in args.only:
+            if name in previous:
+                results[name] = previous[name]
+            continue
+        view = replace(SHIPPED_VIEW, lexicon=lexicon)
+        dev_lines = [view.normalise(text) for text in dev.texts]
         with tempfile.TemporaryDirectory() as tmp:
             train_file = Path(tmp) / "train.txt"
             write_training_file(*view_training_set(train, None, view, recipe), train_file)
@@ -72,6 +85,7 @@ def main() -> int:
         holdout = recipe_holdout(pooled, params, view, recipe, workers=args.workers, log=lambda message: None)
         results[name] = {
             "recipe": asdict(recipe),
+            "lexicon": None if lexicon is None else lexicon.name,
             "dev_macro_f1": dev_eval.macro_f1,
             "dev_f1": {label: scores.f1 for label, scores in dev_eval.per_label.items()},
             "holdout_macro_f1": holdout.pooled.macro_f1,
@@ -85,10 +99,14 @@ def main() -> int:
             flush=True,
         )
     best = max(results, key=lambda name: results[name]["holdout_macro_f1"])
-    shipped = next(name for name, recipe in RECIPES.items() if recipe == SHIPPED_TRAINING_SET)
+    shipped = next(
+        name
+        for name, (recipe, lexicon) in VARIANTS.items()
+        if recipe == SHIPPED_TRAINING_SET and lexicon == SHIPPED_VIEW.lexicon
+    )
     payload = {
         "params": asdict(params),
-        "head_chars": view.head,
+        "head_chars": SHIPPED_VIEW.head,
         "recipes": results,
         "best_holdout": best,
         "shipped": shipped,

@@ -48,6 +48,7 @@ from analyzer.config import ReaderOptions, shipped_model_path
 from analyzer.estimates.dev_predictions import DevPredictions, load_dev_predictions
 from analyzer.estimates.intervals import ESTIMATORS, estimate_shares
 from analyzer.estimates.sampling import sample_mask
+from analyzer.lexicon import DomainLexicon
 from analyzer.readers import read_shard
 from analyzer.sampler import (
     DEFAULT_SIZE_UNIT,
@@ -157,15 +158,18 @@ def train_fold_model(train: LabeledData, keep: list[int], sidecar: dict[str, Any
     params = FastTextParams(**sidecar["fasttext_params"])
     recipe = TrainingSetRecipe(**sidecar["training_set"])
     head = sidecar.get("head_chars")
+    stored_lexicon = sidecar.get("lexicon")
+    lexicon = None if stored_lexicon is None else DomainLexicon.from_mapping(stored_lexicon, "sidecar")
     train_file = work / "train.txt"
-    write_training_file(*view_training_set(train, keep, TextView(head), recipe), train_file)
+    write_training_file(*view_training_set(train, keep, TextView(head, lexicon=lexicon), recipe), train_file)
     # train_fasttext runs one thread: fastText is then deterministic, so reruns give the same folds
     model = train_fasttext(train_file, params, seed=0)
     path = work / "fold.bin"
     model.save_model(str(path))
-    (work / "fold.json").write_text(
-        json.dumps({"name": "fold", "labels": list(DOMAINS), "temperature": 1.0, "head_chars": head})
-    )
+    fold_sidecar = {"name": "fold", "labels": list(DOMAINS), "temperature": 1.0, "head_chars": head}
+    if lexicon is not None:
+        fold_sidecar["lexicon"] = lexicon.to_json()
+    (work / "fold.json").write_text(json.dumps(fold_sidecar))
     return path
 
 

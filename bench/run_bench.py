@@ -243,8 +243,14 @@ def bench_taggers(batches: list[pa.RecordBatch], model_path: Path, repeats: int)
         (
             "  domain: normalise only",
             "tag-part",
+            lambda: [model.unannotated_lines(b.column("text").to_pylist()) for b in batches],
+            f"head_chars={model.head_chars}, the vectorised engine's input",
+        ),
+        (
+            "  domain: normalise + lexicon markers",
+            "tag-part",
             lambda: [model.normalise(b.column("text").to_pylist()) for b in batches],
-            f"head_chars={model.head_chars}",
+            "fastText predict's input (the vectorised engine folds the markers per token)",
         ),
         (
             "minhash (MinHashTagger)",

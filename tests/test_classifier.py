@@ -30,10 +30,13 @@ from analyzer.training.evaluate import (
     scores_from_confusion,
 )
 from analyzer.training.train import (
+    MIN_SHIPPED_HEAD_CHARS,
     FastTextParams,
+    GridResult,
     TextView,
     TrainReport,
     build_classifier,
+    choose_view,
     error_groups,
     fit_temperature,
     train_domain_classifier,
@@ -168,8 +171,9 @@ def test_training_and_prediction_use_the_same_normalisation(
     monkeypatch.setattr(text_normalise, "normalise_for_classifier", recording)
     report = train_tiny(tmp_path)
     assert len(calls) >= 400, "training must normalise through text_normalise.normalise_for_classifier"
+    model = DomainModel.load(report.model_path)  # loading normalises the sidecar lexicon's words
     calls.clear()
-    DomainModel.load(report.model_path).predict_proba(["a", "b", "c"])
+    model.predict_proba(["a", "b", "c"])
     assert calls == [2000, 2000, 2000]
 
 
@@ -314,3 +318,22 @@ def test_a_model_trained_on_another_normalisation_is_refused(trained: TrainRepor
     model_copy.with_suffix(".json").write_text(json.dumps(sidecar))
     with pytest.raises(ModelError, match="normalisation v1"):
         DomainModel.load(model_copy)
+
+
+def test_shipped_head_is_never_shorter_than_the_floor() -> None:
+    """Heads under MIN_SHIPPED_HEAD_CHARS read unseen sources worse: scored, shown, never chosen."""
+    views = [TextView(1000), TextView(2000), TextView(4000), TextView(6000), TextView(3000, 3000)]
+    f1s = [0.950, 0.962, 0.960, 0.959, 0.990]  # the head+tail view cannot ship, however good
+
+    def results(scores: list[float]) -> list[GridResult]:
+        return [
+            GridResult(TINY_PARAMS, view.describe(), f1, f1, 1.0, 1.0)
+            for view, f1 in zip(views, scores, strict=True)
+        ]
+
+    assert MIN_SHIPPED_HEAD_CHARS == 4000
+    assert choose_view(results(f1s), views) == TextView(4000)
+    # a longer head wins only when the shorter one is outside the tolerance
+    assert choose_view(results([0.95, 0.96, 0.955, 0.96, 0.99]), views) == TextView(6000)
+    # a grid of short heads only still gets an answer
+    assert choose_view(results(f1s)[:2], views[:2]) == TextView(2000)

@@ -69,6 +69,7 @@ def test_shipped_settings_are_those_the_committed_model_was_trained_with() -> No
     assert sidecar["fasttext_params"] == asdict(SHIPPED_PARAMS)
     assert sidecar["head_chars"] == SHIPPED_VIEW.head and SHIPPED_VIEW.tail == 0 and SHIPPED_VIEW.chunk == 0
     assert sidecar["training_set"] == asdict(SHIPPED_TRAINING_SET)
+    assert SHIPPED_VIEW.lexicon is not None and sidecar["lexicon"] == SHIPPED_VIEW.lexicon.to_json()
 
 
 def model_file(directory: Path) -> Path:

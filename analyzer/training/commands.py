@@ -13,12 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from analyzer.errors import InputError
+from analyzer.lexicon import DomainLexicon
 from analyzer.training.card import evaluation_tables
 from analyzer.training.dev_predictions import write_dev_predictions
 from analyzer.training.evaluate import Evaluation
 from analyzer.training.train import (
     DEFAULT_GRID,
     DEFAULT_VIEWS,
+    SHIPPED_LEXICON,
     SHIPPED_PARAMS,
     SHIPPED_VIEW,
     FastTextParams,
@@ -45,6 +47,15 @@ def check_name(name: str) -> None:
         raise InputError(f"--name {name!r} must be letters, digits, '.', '_' or '-' (it names the files)")
 
 
+def read_lexicon_option(path: Path | None, no_lexicon: bool) -> DomainLexicon | None:
+    """The lexicon `--lexicon PATH` / `--no-lexicon` ask for (the shipped one when neither is given)."""
+    if no_lexicon:
+        if path is not None:
+            raise InputError("--lexicon and --no-lexicon contradict each other; pass one")
+        return None
+    return SHIPPED_LEXICON if path is None else DomainLexicon.load(path)
+
+
 def check_out_dir(out_dir: Path) -> None:
     """Create `out_dir` or raise InputError naming it."""
     try:
@@ -68,6 +79,7 @@ def train_supervised(
     seed: int = 0,
     workers: int = 2,
     holdout_sources: bool = True,
+    lexicon: DomainLexicon | None = SHIPPED_LEXICON,
     command: str = "analyzer train",
     log: Callable[[str], None] = print,
 ) -> tuple[TrainReport, Path]:
@@ -92,6 +104,7 @@ def train_supervised(
         seed=seed,
         workers=workers,
         holdout_sources=holdout_sources,
+        lexicon=lexicon,
         command=command,
         repo_root=REPO_ROOT,
         log=log,

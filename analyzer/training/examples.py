@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from analyzer import text_normalise
+from analyzer.lexicon import DomainLexicon, prepare_line
 from analyzer.training.data import LabeledData
 
 MIN_WINDOW_CHARS = 500
@@ -77,16 +77,18 @@ def balanced_indices(
     return chosen
 
 
-def document_lines(text: str, head: int | None, extra_windows: int) -> list[str]:
-    """The normalised head of `text` and up to `extra_windows` further windows of `head` characters."""
-    lines = [text_normalise.normalise_for_classifier(text, head)]
+def document_lines(
+    text: str, head: int | None, extra_windows: int, lexicon: DomainLexicon | None = None
+) -> list[str]:
+    """The prepared head of `text` and up to `extra_windows` further windows of `head` characters."""
+    lines = [prepare_line(text, head, lexicon)]
     if head is None:
         return lines
     for number in range(1, extra_windows + 1):
         window = text[number * head : (number + 1) * head]
         if len(window) < MIN_WINDOW_CHARS:
             break
-        lines.append(text_normalise.normalise_for_classifier(window, None))
+        lines.append(prepare_line(window, None, lexicon))
     return lines
 
 

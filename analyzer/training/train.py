@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from analyzer.classifier_model import (
     file_sha256,
     silenced_stderr,
 )
+from analyzer.lexicon import DomainLexicon, prepare_line
 from analyzer.training.data import LabeledData, read_labeled, write_training_file
 from analyzer.training.evaluate import (
     Evaluation,
@@ -57,6 +58,13 @@ noise margin as the grid's. It was half a point until December 2026, which let h
 point below head 4000 on dev and 2.4 points below it leave-one-source-out (0.819 vs 0.843, dim 8,
 character 3-5-grams)."""
 
+MIN_SHIPPED_HEAD_CHARS = 4000
+"""Shorter heads are scored and shown but not shipped. A 2000-character head came within the dev
+tolerance of 4000 and read unseen sources worse: leave-one-source-out 0.819 vs 0.843 (no lexicon,
+same settings otherwise); with lexicons 0.853 at 2000 vs 0.877 at 4000 (not a clean pair: the 2000
+run had a stricter first word list). Speed does not call for them: 4000 characters predict at over
+25 MB/s per core with the vectorised engine."""
+
 MAX_MODEL_BYTES = 20_000_000
 
 SHIPPED_TRAINING_SET = TrainingSetRecipe()
@@ -72,7 +80,7 @@ class FastTextParams:
     dim: int = 8
     word_ngrams: int = 1
     minn: int = 3
-    maxn: int = 4
+    maxn: int = 5
     loss: str = "softmax"
     bucket: int = 100_000
     min_count: int = 2
@@ -99,7 +107,7 @@ class FastTextParams:
 
 DEFAULT_GRID: tuple[FastTextParams, ...] = (
     FastTextParams(),
-    FastTextParams(maxn=5),
+    FastTextParams(maxn=4),
     FastTextParams(minn=0, maxn=0),
     FastTextParams(word_ngrams=2),
     FastTextParams(dim=12),
@@ -115,7 +123,13 @@ macro-F1; against dim 12 (the base until December 2026) dim 8 predicted 1.17x fa
 on the FineWeb shards, at 0.9574 vs 0.9582 dev macro-F1 (inside the 0.17-point spread of seeds of
 one configuration) and 0.8369 vs 0.8372 leave-one-source-out. A variation replaces the base only
 if it beats it by more than BASE_MARGIN (see `best_result`): with 3-5-grams dim 8 gained 0.23 point
-on dev (dim 12 had gained 0.14) and 0.6 leave-one-source-out, so the shipped model uses them.
+on dev (dim 12 had gained 0.14) and 0.6 leave-one-source-out, so the shipped model used them.
+
+Since then the base is the shipped configuration (3-5-grams), so a retrain keeps it unless a
+variation beats it by the margin. With lexicon markers the old 3-4-gram base and 3-5-grams came
+within 0.06 point of each other on dev; the old rule then kept 3-4-grams, at 0.9588 dev macro-F1
+(finance 0.928) and 0.873 leave-one-source-out, against 0.9594 (finance 0.931) and 0.877 with
+3-5-grams (December 2026).
 
 Every grid point keeps the unquantised `.bin` under the 20 MB budget: (vocabulary ~125k + 100k
 buckets) x dim x 4 bytes is ~7 MB at dim 8 and ~14 MB at dim 16, plus the vocabulary's strings.
@@ -134,6 +148,8 @@ class TextView:
     head: int | None
     tail: int = 0
     chunk: int = 0
+    lexicon: DomainLexicon | None = None
+    """Lexicon whose marker tokens are added to every line (analyzer/lexicon.py), or None."""
 
     def describe(self) -> str:
         """Return e.g. 'head 6000', 'whole text', 'head 3000 + tail 3000' or 'chunks of 2000, averaged'."""
@@ -153,17 +169,17 @@ class TextView:
         if self.chunk:
             raise ValueError("a chunked view yields several lines per document; use pieces()")
         if not self.tail:
-            return text_normalise.normalise_for_classifier(text, self.head)
+            return prepare_line(text, self.head, self.lexicon)
         assert self.head is not None
         if len(text) > self.head + self.tail:
             text = text[: self.head] + "\n" + text[-self.tail :]
-        return text_normalise.normalise_for_classifier(text, None)
+        return prepare_line(text, None, self.lexicon)
 
     def training_pieces(self, text: str, extra_windows: int) -> list[str]:
         """The lines a training document gives: a head view's head plus `extra_windows` further windows
         (`examples.document_lines`); other views their `pieces` (a chunked view already uses every chunk)."""
         if self.shippable:
-            return document_lines(text, self.head, extra_windows)
+            return document_lines(text, self.head, extra_windows, self.lexicon)
         return self.pieces(text)
 
     def pieces(self, text: str) -> list[str]:
@@ -171,8 +187,7 @@ class TextView:
         if not self.chunk:
             return [self.normalise(text)]
         starts = range(0, max(len(text), 1), self.chunk)
-        normalise = text_normalise.normalise_for_classifier
-        return [normalise(text[start : start + self.chunk], None) for start in starts]
+        return [prepare_line(text[start : start + self.chunk], None, self.lexicon) for start in starts]
 
 
 def view_probabilities(ft_model: Any, view: TextView, texts: Sequence[str]) -> np.ndarray:
@@ -200,10 +215,15 @@ DEFAULT_VIEWS: tuple[TextView, ...] = (
     TextView(None, chunk=2000),
 )
 
-SHIPPED_PARAMS = FastTextParams(maxn=5)
-"""The configuration the grid chose for domain-v1 (see its card): the base with character 3-5-grams."""
-SHIPPED_VIEW = TextView(4000)
-"""What domain-v1 reads: the first 4000 characters."""
+SHIPPED_PARAMS = FastTextParams()
+"""The configuration the grid chose for domain-v1 (see its card): the base, dim 8, character 3-5-grams."""
+SHIPPED_LEXICON_PATH = (
+    Path(__file__).resolve().parents[2] / "classifiers" / "lexicons" / "domain-lexicon-v1.yaml"
+)
+SHIPPED_LEXICON = DomainLexicon.load(SHIPPED_LEXICON_PATH)
+"""The hand-written domain lexicon domain-v1 is trained with (its card measures what it adds)."""
+SHIPPED_VIEW = TextView(4000, lexicon=SHIPPED_LEXICON)
+"""What domain-v1 reads: the first 4000 characters, with the lexicon's marker tokens."""
 
 
 @dataclass(frozen=True)
@@ -255,6 +275,9 @@ class TrainReport:
     training_set: TrainingSetRecipe = field(default_factory=TrainingSetRecipe)
     source_holdout: SourceHoldout | None = None
     """Leave-one-source-out scores of the recipe (train and dev pooled), when it was run."""
+    lexicon_words: dict[str, int] | None = None
+    """Words per domain of the lexicon the model reads with (None: no lexicon)."""
+    lexicon_name: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict."""
@@ -380,8 +403,15 @@ def best_result(results: Sequence[GridResult]) -> GridResult:
 
 
 def choose_view(results: Sequence[GridResult], views: Sequence[TextView]) -> TextView:
-    """Among head-only views (what prediction supports), pick the shortest within tolerance of the best."""
-    shippable = [(view, result) for view, result in zip(views, results, strict=True) if view.shippable]
+    """Among head-only views (what prediction supports) of at least MIN_SHIPPED_HEAD_CHARS (or the
+    whole text), pick the shortest within tolerance of the best."""
+    shippable = [
+        (view, result)
+        for view, result in zip(views, results, strict=True)
+        if view.shippable and (view.head is None or view.head >= MIN_SHIPPED_HEAD_CHARS)
+    ]
+    if not shippable:  # a grid of short heads only (tests, small experiments): choose among them
+        shippable = [(view, result) for view, result in zip(views, results, strict=True) if view.shippable]
     best_f1 = max(result.dev_macro_f1 for _, result in shippable)
     good = [view for view, result in shippable if result.dev_macro_f1 >= best_f1 - HEAD_CHARS_TOLERANCE]
     return min(good, key=lambda view: math.inf if view.head is None else view.head)
@@ -419,6 +449,7 @@ def train_domain_classifier(
     seed: int = 0,
     workers: int = 2,
     training_set: TrainingSetRecipe = SHIPPED_TRAINING_SET,
+    lexicon: DomainLexicon | None = SHIPPED_LEXICON,
     log: Any = print,
 ) -> TrainReport:
     """Grid-search on dev, pick a head length, quantise if cheap, fit temperature, write model + sidecar.
@@ -437,6 +468,7 @@ def train_domain_classifier(
         seed=seed,
         workers=workers,
         training_set=training_set,
+        lexicon=lexicon,
         log=log,
     )
     report.train_path, report.dev_path = str(train_path), str(dev_path)
@@ -455,14 +487,19 @@ def train_on_data(
     seed: int,
     workers: int,
     training_set: TrainingSetRecipe,
+    lexicon: DomainLexicon | None = None,
     log: Any,
 ) -> TrainReport:
-    """`train_domain_classifier` on labeled data already read (the report's paths are left empty)."""
+    """`train_domain_classifier` on labeled data already read (the report's paths are left empty).
+
+    Every view reads with `lexicon` (its markers are part of the model's input, stored in the sidecar).
+    """
     started = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     log(f"read {len(train.texts)} train and {len(dev.texts)} dev documents")
-    default_view = TextView(text_normalise.DEFAULT_HEAD_CHARS)
+    views = [replace(view, lexicon=lexicon) for view in views]
+    default_view = TextView(text_normalise.DEFAULT_HEAD_CHARS, lexicon=lexicon)
     all_views = list(dict.fromkeys([default_view, *views]))
     with tempfile.TemporaryDirectory(prefix="analyzer-train-") as tmp:
         work = Path(tmp)
@@ -536,7 +573,7 @@ def finalise_model(
     temperature = fit_temperature(probs, true_index)
     calibrated = apply_temperature(probs, temperature)
     sidecar = Sidecar(name, DOMAINS, temperature, view.head, {})
-    write_sidecar(model_path, sidecar, params, seed, training_set)
+    write_sidecar(model_path, sidecar, params, seed, training_set, view.lexicon)
     notes = []
     if model_path.stat().st_size > MAX_MODEL_BYTES:
         notes.append(f"model file has {model_path.stat().st_size} bytes, over the {MAX_MODEL_BYTES} budget")
@@ -565,6 +602,8 @@ def finalise_model(
         nll_after=negative_log_likelihood(calibrated, true_index),
         notes=notes,
         training_set=training_set,
+        lexicon_words=None if view.lexicon is None else {d: len(w) for d, w in view.lexicon.words.items()},
+        lexicon_name=None if view.lexicon is None else view.lexicon.name,
     )
 
 
@@ -574,6 +613,7 @@ def write_sidecar(
     params: FastTextParams,
     seed: int,
     training_set: TrainingSetRecipe | None = None,
+    lexicon: DomainLexicon | None = None,
 ) -> None:
     """Write `<model stem>.json`: labels, temperature, head_chars, name, version and training settings."""
     payload = {
@@ -589,6 +629,8 @@ def write_sidecar(
         "training_set": None if training_set is None else asdict(training_set),
         "seed": seed,
     }
+    if lexicon is not None:  # prediction adds the same markers (analyzer/lexicon.py)
+        payload["lexicon"] = lexicon.to_json()
     model_path.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
 
@@ -640,6 +682,7 @@ def build_classifier(
     seed: int = 0,
     workers: int = 2,
     training_set: TrainingSetRecipe = SHIPPED_TRAINING_SET,
+    lexicon: DomainLexicon | None = SHIPPED_LEXICON,
     holdout_sources: bool = True,
     command: str = "python -m analyzer.training",
     repo_root: str | Path | None = None,
@@ -663,16 +706,21 @@ def build_classifier(
         seed=seed,
         workers=workers,
         training_set=training_set,
+        lexicon=lexicon,
         log=log,
     )
     report.train_path, report.dev_path = str(train_path), str(dev_path)
     out = Path(out_dir)
     if holdout_sources:
-        report.source_holdout = holdout_recipe(pooled_data(train_data, dev_data), report, workers, log)
+        report.source_holdout = holdout_recipe(
+            pooled_data(train_data, dev_data), report, lexicon, workers, log
+        )
     dev = evaluate_shipped(report, dev_data, out / f"{name}.reliability.png")
     report.dev = dev
     dev_texts = dev_data.texts
-    report.speed_by_head = speed_by_head(report.model_path, dev_texts, views)
+    report.speed_by_head = speed_by_head(
+        report.model_path, dev_texts, [replace(view, lexicon=lexicon) for view in views]
+    )
     report.dev_mean_chars = sum(map(len, dev_texts)) / len(dev_texts)
     if repo_root is not None:
         report.train_path = os.path.relpath(Path(train_path).resolve(), repo_root)
@@ -715,9 +763,11 @@ def recipe_holdout(
     )
 
 
-def holdout_recipe(data: LabeledData, report: TrainReport, workers: int, log: Any) -> SourceHoldout | None:
+def holdout_recipe(
+    data: LabeledData, report: TrainReport, lexicon: DomainLexicon | None, workers: int, log: Any
+) -> SourceHoldout | None:
     """Leave-one-source-out scores of the chosen configuration, or None (with a note) without sources."""
-    view = TextView(report.head_chars)
+    view = TextView(report.head_chars, lexicon=lexicon)
     try:
         return recipe_holdout(
             data, report.params, view, report.training_set, seed=report.seed, workers=workers, log=log
