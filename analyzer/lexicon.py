@@ -78,9 +78,19 @@ class DomainLexicon:
             raise ModelError(f"lexicon {origin} needs a `name` and a non-empty `domains` mapping")
         words: dict[str, tuple[str, ...]] = {}
         for domain, listed in domains.items():
+            if not isinstance(domain, str) or not domain or any(char.isspace() for char in domain):
+                raise ModelError(
+                    f"lexicon {origin}: domain name {domain!r} must be one word (it names a token)"
+                )
             items = listed.split() if isinstance(listed, str) else listed
             if not isinstance(items, Sequence) or not all(isinstance(item, str) for item in items):
                 raise ModelError(f"lexicon {origin}: domain {domain!r} must list words (a string or a list)")
+            spaced = [item for item in items if any(char.isspace() for char in item.strip())]
+            if spaced:
+                raise ModelError(
+                    f"lexicon {origin}: {spaced[0]!r} under {domain!r} holds a space; entries are single "
+                    "tokens (write 'interest-rate', or list the words one by one)"
+                )
             normalised = (
                 text_normalise.normalise_for_classifier(item, None).strip(STRIP_CHARS) for item in items
             )

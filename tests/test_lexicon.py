@@ -87,6 +87,14 @@ def test_lexicon_files_that_cannot_be_used_give_one_clear_error(tmp_path: Path) 
     bad_words.write_text("name: x\ndomains:\n  law: 3\n", encoding="utf-8")
     with pytest.raises(ModelError, match="domain 'law' must list words"):
         DomainLexicon.load(bad_words)
+    phrase = tmp_path / "phrase.yaml"
+    phrase.write_text("name: x\ndomains:\n  finance: [bond, interest rate]\n", encoding="utf-8")
+    with pytest.raises(ModelError, match="'interest rate' under 'finance' holds a space"):
+        DomainLexicon.load(phrase)
+    spaced_domain = tmp_path / "spaced.yaml"
+    spaced_domain.write_text("name: x\ndomains:\n  real estate: house\n", encoding="utf-8")
+    with pytest.raises(ModelError, match="domain name 'real estate' must be one word"):
+        DomainLexicon.load(spaced_domain)
 
 
 def test_shipped_lexicon_covers_the_four_domains_with_distinct_words() -> None:
