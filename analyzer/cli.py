@@ -529,12 +529,15 @@ def train(
         raise InputError(
             "--rounds >= 0, --confidence-threshold in [0, 1), --growth >= 0 and --other-ratio > 0 please"
         )
+    from analyzer.training.commands import read_lexicon_option
+
     options = WeakSupervisionOptions(
         rounds=rounds,
         confidence_threshold=confidence_threshold,
         growth=growth,
         other_ratio=other_ratio,
         seed=seed,
+        lexicon=read_lexicon_option(lexicon, no_lexicon),
     )
     result = train_weakly_supervised(
         seed_rules,

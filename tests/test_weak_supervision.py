@@ -151,6 +151,7 @@ def test_weak_supervision_trains_and_self_trains(tmp_path: Path, unlabeled: list
     assert result.dev is not None and result.dev.macro_f1 > 0.9
     model = DomainModel.load(result.model_path)
     assert model.labels == DOMAINS and model.head_chars == 4000
+    assert model.lexicon is None  # the library's options default to no lexicon
     report = json.loads(Path(result.report_path).read_text())
     assert report["rule_counts"] == result.rule_counts and len(report["rounds"]) == 3
     assert any("round 2" in message for message in messages)
@@ -171,6 +172,9 @@ def test_weak_supervision_cli(tmp_path: Path, unlabeled: list[Path]) -> None:
     report = json.loads((out / "weak.weak-supervision.json").read_text())
     assert report["documents"] == 500 and report["dev"] is None
     assert (out / "weak.bin").is_file() and (out / "weak.json").is_file()
+    # like `analyzer train`, weak supervision reads the shipped lexicon's markers unless told not to
+    assert json.loads((out / "weak.json").read_text())["lexicon"]["name"] == "domain-lexicon-v1"
+    assert DomainModel.load(out / "weak.bin").lexicon is not None
 
 
 def test_rules_matching_no_document_of_a_domain_fail_clearly(tmp_path: Path, unlabeled: list[Path]) -> None:

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from analyzer import DOMAINS, text_normalise
 from analyzer.classifier_model import Sidecar, fasttext_probabilities
 from analyzer.errors import InputError
+from analyzer.lexicon import DomainLexicon
 from analyzer.training.data import LabeledData, read_labeled, write_training_file
 from analyzer.training.evaluate import Evaluation, evaluate_probabilities
 from analyzer.training.train import SHIPPED_PARAMS, FastTextParams, TextView, train_fasttext, write_sidecar
@@ -204,6 +205,8 @@ class WeakSupervisionOptions:
     params: FastTextParams = SHIPPED_PARAMS
     """The settings domain-v1 ships with."""
     head_chars: int = text_normalise.DEFAULT_HEAD_CHARS
+    lexicon: DomainLexicon | None = None
+    """Lexicon whose marker tokens the model reads (analyzer/lexicon.py); None: the text alone."""
 
 
 @dataclass
@@ -306,7 +309,7 @@ def train_weakly_supervised(
     texts, urls = read_corpus(inputs, options.max_documents)
     if not texts:
         raise InputError("the unlabeled corpus has no documents")
-    view = TextView(options.head_chars)
+    view = TextView(options.head_chars, lexicon=options.lexicon)
     lines = [view.normalise(text) for text in texts]
     rule_labels = [rules.label(url, text) for url, text in zip(urls, texts, strict=True)]
     usable = [has_usable_url(url) for url in urls]
@@ -372,7 +375,8 @@ def train_weakly_supervised(
         if stale.is_file():
             stale.unlink()
             log(f"removed {stale} (it belonged to an earlier model of this name)")
-    write_sidecar(model_path, Sidecar(name, DOMAINS, 1.0, view.head, {}), options.params, options.seed)
+    sidecar = Sidecar(name, DOMAINS, 1.0, view.head, {})
+    write_sidecar(model_path, sidecar, options.params, options.seed, None, options.lexicon)
     result = WeakSupervisionResult(
         model_path=str(model_path),
         report_path=str(out / f"{name}.weak-supervision.json"),
