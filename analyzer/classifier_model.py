@@ -28,7 +28,7 @@ from analyzer import DOMAINS, text_normalise
 from analyzer.config import CLASSIFIER_ENGINES as ENGINES
 from analyzer.errors import ModelError
 from analyzer.fasttext_vectorised import VectorisedFastText
-from analyzer.lexicon import DomainLexicon, prepare_line
+from analyzer.lexicon import DomainLexicon
 
 FASTTEXT_MAGIC = 793712314
 """int32 at the start of every fastText `.bin`/`.ftz` file."""
@@ -386,9 +386,8 @@ class DomainModel:
     def normalise(self, texts: Sequence[str]) -> list[str]:
         """Return the lines fastText sees for `texts` (the training-time preparation, lexicon
         markers included)."""
-        if self.label_map is not None and self.label_map.preprocessing == "raw":
-            return [raw_line(text, self.head_chars) for text in texts]
-        return [prepare_line(text, self.head_chars, self.lexicon) for text in texts]
+        lines = self.unannotated_lines(texts)
+        return lines if self.lexicon is None else [self.lexicon.annotate(line) for line in lines]
 
     def unannotated_lines(self, texts: Sequence[str]) -> list[str]:
         """`normalise` without the lexicon markers (what the vectorised engine reads)."""

@@ -490,10 +490,13 @@ def train(
     exists, is only used to report how good the result is.
     """
     command = "analyzer train " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["train"] else "analyzer train"
+    from analyzer.training.commands import read_lexicon_option
+
+    chosen_lexicon = read_lexicon_option(lexicon, no_lexicon)
     if not seed_rules:
         if unlabeled or more_unlabeled:
             raise InputError("--unlabeled and extra arguments need --seed-rules DIR (weak supervision)")
-        from analyzer.training.commands import read_lexicon_option, train_supervised
+        from analyzer.training.commands import train_supervised
 
         report, dev_predictions = train_supervised(
             train_path,
@@ -504,7 +507,7 @@ def train(
             seed=seed,
             workers=workers,
             holdout_sources=source_holdout,
-            lexicon=read_lexicon_option(lexicon, no_lexicon),
+            lexicon=chosen_lexicon,
             command=command,
             log=lambda message: console.print(message, highlight=False),
         )
@@ -529,15 +532,13 @@ def train(
         raise InputError(
             "--rounds >= 0, --confidence-threshold in [0, 1), --growth >= 0 and --other-ratio > 0 please"
         )
-    from analyzer.training.commands import read_lexicon_option
-
     options = WeakSupervisionOptions(
         rounds=rounds,
         confidence_threshold=confidence_threshold,
         growth=growth,
         other_ratio=other_ratio,
         seed=seed,
-        lexicon=read_lexicon_option(lexicon, no_lexicon),
+        lexicon=chosen_lexicon,
     )
     result = train_weakly_supervised(
         seed_rules,

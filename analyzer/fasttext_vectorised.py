@@ -273,7 +273,6 @@ class VectorisedFastText:
                 [marker.encode("utf-8") for marker in lexicon.markers]
             )
             vocabulary_markers = self.lexicon_markers(words)
-            vocabulary_markers[0] = 0.0  # the empty token
             if self.eos_row is not None:  # fastText's own end-of-line token adds no markers
                 vocabulary_markers[self.eos_row] = 0.0
             self.vocabulary_sums += vocabulary_markers @ self.marker_sums
@@ -314,12 +313,11 @@ class VectorisedFastText:
         ends = np.cumsum(lengths + 1) - 1
         starts = ends - lengths
         sums, counts = self.ngram_sums(buffer, starts, ends)
-        hashes = token_hashes(buffer, starts, ends)
-        vocabulary_rows = range(1, len(self.vocabulary_hashes) + 1)
-        lookup = dict(zip(self.vocabulary_hashes.tolist(), vocabulary_rows, strict=True))
-        for index, token_hash in enumerate(hashes.tolist()):
-            row = lookup.get(token_hash)
-            if row is not None:
+        # a handful of tokens (the markers): one pass over the vocabulary's hashes each
+        for index, token_hash in enumerate(token_hashes(buffer, starts, ends)):
+            found = np.flatnonzero(self.vocabulary_hashes == token_hash)
+            if len(found):
+                row = int(found[0]) + 1  # row 0 of the vocabulary tables is the empty token
                 sums[index], counts[index] = self.vocabulary_sums[row], self.vocabulary_counts[row]
         return sums, counts
 

@@ -27,6 +27,8 @@ from typing import Any
 
 from analyzer import text_normalise
 from analyzer.errors import ModelError
+from analyzer.fasttext_vectorised import DELIMITER_BYTES, EOS
+from analyzer.fasttext_vectorised import LABEL_PREFIX as LABEL_PREFIX_BYTES
 
 STRIP_CHARS = (
     string.punctuation
@@ -36,10 +38,9 @@ STRIP_CHARS = (
 """Characters stripped from both ends of a token before the lookup: ASCII punctuation, typographic
 quotes, guillemets, ellipsis, en and em dashes, middle dot and bullet."""
 
-FASTTEXT_DELIMITERS = re.compile("[ \n\r\t\v\f\x00]+")
-OTHER_DELIMITERS = ("\n", "\r", "\t", "\v", "\f", "\x00")
-END_OF_LINE_TOKEN = "</s>"
-LABEL_PREFIX = "__label__"
+OTHER_DELIMITERS = tuple(chr(byte) for byte in DELIMITER_BYTES if byte != ord(" "))
+FASTTEXT_DELIMITERS = re.compile(f"[{re.escape(DELIMITER_BYTES.decode('ascii'))}]+")
+LABEL_PREFIX = LABEL_PREFIX_BYTES.decode("ascii")
 
 
 def marker_token(domain: str) -> str:
@@ -135,8 +136,8 @@ class DomainLexicon:
         # usual line (normalisation already turned line breaks into spaces)
         plain = not any(delimiter in line for delimiter in OTHER_DELIMITERS)
         tokens = line.split(" ") if plain else FASTTEXT_DELIMITERS.split(line)
-        if END_OF_LINE_TOKEN in tokens:
-            tokens = tokens[: tokens.index(END_OF_LINE_TOKEN)]
+        if EOS in tokens:
+            tokens = tokens[: tokens.index(EOS)]
         # a line repeats its tokens: look each distinct one up once
         lookup = self.token_domains
         for token, times in Counter(tokens).items():

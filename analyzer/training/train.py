@@ -405,13 +405,11 @@ def best_result(results: Sequence[GridResult]) -> GridResult:
 def choose_view(results: Sequence[GridResult], views: Sequence[TextView]) -> TextView:
     """Among head-only views (what prediction supports) of at least MIN_SHIPPED_HEAD_CHARS (or the
     whole text), pick the shortest within tolerance of the best."""
-    shippable = [
-        (view, result)
-        for view, result in zip(views, results, strict=True)
-        if view.shippable and (view.head is None or view.head >= MIN_SHIPPED_HEAD_CHARS)
-    ]
-    if not shippable:  # a grid of short heads only (tests, small experiments): choose among them
-        shippable = [(view, result) for view, result in zip(views, results, strict=True) if view.shippable]
+    shippable = [(view, result) for view, result in zip(views, results, strict=True) if view.shippable]
+    floor = MIN_SHIPPED_HEAD_CHARS
+    long_enough = [pair for pair in shippable if pair[0].head is None or pair[0].head >= floor]
+    # a grid of short heads only (tests, small experiments) chooses among them
+    shippable = long_enough or shippable
     best_f1 = max(result.dev_macro_f1 for _, result in shippable)
     good = [view for view, result in shippable if result.dev_macro_f1 >= best_f1 - HEAD_CHARS_TOLERANCE]
     return min(good, key=lambda view: math.inf if view.head is None else view.head)
