@@ -4,12 +4,36 @@
 -- so a sampled run estimates the full input. Tokens are in the run's tokenizer (see `runs`);
 -- dedup_* keep one representative per near-duplicate cluster. Every domain appears, even with
 -- zero rows. sql/12_domain_shares.sql adds the corrected estimates and intervals to this.
-CREATE OR REPLACE TABLE domain_shares_raw AS
-WITH labels(domain, label_order) AS (
-    VALUES ('finance', 1), ('law', 2), ('code', 3), ('medical', 4), ('other', 5)
+--
+-- `raw_domain_shares(groupings)` is the same count within groups, for queries of your own and for
+-- sql/12a: groupings lists 'all' (the whole input, group_value 'all'), 'dump' and/or 'source'; a
+-- document with NULL there is in the group '(none)' (the rule of sql/11_share_blocks.sql). Only
+-- domains some document of the group is predicted as get a row, e.g.
+--   FROM raw_domain_shares(['dump']) ORDER BY group_value, domain;
+CREATE OR REPLACE MACRO raw_domain_shares(groupings) AS TABLE
+WITH grouped AS (
+    SELECT *
+    FROM (
+        SELECT
+            g.grouping,
+            CASE g.grouping
+                WHEN 'all' THEN 'all'
+                WHEN 'dump' THEN coalesce(d.dump, '(none)')
+                WHEN 'source' THEN coalesce(d.source, '(none)')
+            END AS group_value,
+            d.domain,
+            d.n_tokens,
+            d.n_bytes,
+            d.is_duplicate,
+            d.sample_weight
+        FROM documents AS d CROSS JOIN (SELECT unnest(groupings::VARCHAR[]) AS grouping) AS g
+    )
+    WHERE group_value IS NOT NULL
 ),
-per_domain AS (
+counted AS (
     SELECT
+        grouping,
+        group_value,
         domain,
         count(*) AS docs,
         sum(n_tokens) AS tokens,
@@ -19,22 +43,42 @@ per_domain AS (
         count(*) FILTER (WHERE NOT is_duplicate) AS dedup_docs,
         coalesce(sum(n_tokens) FILTER (WHERE NOT is_duplicate), 0) AS dedup_tokens,
         coalesce(sum(n_tokens * sample_weight) FILTER (WHERE NOT is_duplicate), 0) AS weighted_dedup_tokens
-    FROM documents
-    GROUP BY domain
+    FROM grouped
+    GROUP BY grouping, group_value, domain
+)
+SELECT
+    grouping,
+    group_value,
+    domain,
+    docs,
+    tokens,
+    coalesce(weighted_tokens / nullif(sum(weighted_tokens) OVER w, 0), 0)::DOUBLE AS token_share,
+    dedup_docs,
+    dedup_tokens,
+    coalesce(weighted_dedup_tokens / nullif(sum(weighted_dedup_tokens) OVER w, 0), 0)::DOUBLE
+        AS dedup_token_share,
+    coalesce(weighted_bytes / nullif(sum(weighted_bytes) OVER w, 0), 0)::DOUBLE AS byte_share,
+    coalesce(weighted_docs / nullif(sum(weighted_docs) OVER w, 0), 0)::DOUBLE AS doc_share,
+    weighted_tokens::DOUBLE AS estimated_input_tokens
+FROM counted
+WINDOW w AS (PARTITION BY grouping, group_value);
+
+CREATE OR REPLACE TABLE domain_shares_raw AS
+WITH labels (domain, label_order) AS (
+    VALUES ('finance', 1), ('law', 2), ('code', 3), ('medical', 4), ('other', 5)
 )
 SELECT
     l.domain,
     l.label_order,
-    coalesce(p.docs, 0)::BIGINT AS docs,
-    coalesce(p.tokens, 0)::BIGINT AS tokens,
-    coalesce(p.weighted_tokens / nullif(sum(p.weighted_tokens) OVER (), 0), 0)::DOUBLE AS token_share,
-    coalesce(p.dedup_docs, 0)::BIGINT AS dedup_docs,
-    coalesce(p.dedup_tokens, 0)::BIGINT AS dedup_tokens,
-    coalesce(p.weighted_dedup_tokens / nullif(sum(p.weighted_dedup_tokens) OVER (), 0), 0)::DOUBLE
-        AS dedup_token_share,
-    coalesce(p.weighted_bytes / nullif(sum(p.weighted_bytes) OVER (), 0), 0)::DOUBLE AS byte_share,
-    coalesce(p.weighted_docs / nullif(sum(p.weighted_docs) OVER (), 0), 0)::DOUBLE AS doc_share,
-    coalesce(p.weighted_tokens, 0)::DOUBLE AS estimated_input_tokens
+    coalesce(r.docs, 0)::BIGINT AS docs,
+    coalesce(r.tokens, 0)::BIGINT AS tokens,
+    coalesce(r.token_share, 0)::DOUBLE AS token_share,
+    coalesce(r.dedup_docs, 0)::BIGINT AS dedup_docs,
+    coalesce(r.dedup_tokens, 0)::BIGINT AS dedup_tokens,
+    coalesce(r.dedup_token_share, 0)::DOUBLE AS dedup_token_share,
+    coalesce(r.byte_share, 0)::DOUBLE AS byte_share,
+    coalesce(r.doc_share, 0)::DOUBLE AS doc_share,
+    coalesce(r.estimated_input_tokens, 0)::DOUBLE AS estimated_input_tokens
 FROM labels AS l
-LEFT JOIN per_domain AS p USING (domain)
+LEFT JOIN raw_domain_shares(['all']) AS r USING (domain)
 ORDER BY l.label_order;

@@ -6,50 +6,14 @@
 -- *_corpus_lo / *_corpus_hi for the corpus they were drawn from; NULL for a group of fewer than 2
 -- bootstrap clusters). grouping names the `documents` column ('dump' or 'source'); documents with
 -- NULL there form the group '(none)' (as in sql/11_share_blocks.sql). Counts (docs, tokens, dedup_tokens) are of tagged documents
--- predicted as the domain; *_raw are classify-and-count weighted by sample_weight, like
--- `domain_shares_raw`. The breakdown views of sql/09_breakdowns.sql read this table.
+-- predicted as the domain; *_raw are classify-and-count weighted by sample_weight
+-- (`raw_domain_shares`, sql/05). The breakdown views of sql/09_breakdowns.sql read this table.
 CREATE OR REPLACE TABLE share_estimates_by_group AS
 WITH labels (domain, label_order) AS (
     VALUES ('finance', 1), ('law', 2), ('code', 3), ('medical', 4), ('other', 5)
 ),
-grouped AS (
-    SELECT
-        g.grouping,
-        CASE g.grouping
-            WHEN 'dump' THEN coalesce(d.dump, '(none)')
-            WHEN 'source' THEN coalesce(d.source, '(none)')
-        END AS group_value,
-        d.domain,
-        d.n_tokens,
-        d.n_bytes,
-        d.is_duplicate,
-        d.sample_weight
-    FROM documents AS d
-    CROSS JOIN (SELECT DISTINCT grouping FROM share_group_estimates) AS g
-),
-counted AS (
-    SELECT
-        grouping,
-        group_value,
-        domain,
-        count(*) AS docs,
-        sum(n_tokens) AS tokens,
-        coalesce(sum(n_tokens) FILTER (WHERE NOT is_duplicate), 0) AS dedup_tokens,
-        sum(n_tokens * sample_weight) AS weighted_tokens,
-        coalesce(sum(n_tokens * sample_weight) FILTER (WHERE NOT is_duplicate), 0) AS weighted_dedup_tokens,
-        sum(n_bytes * sample_weight) AS weighted_bytes
-    FROM grouped
-    WHERE group_value IS NOT NULL
-    GROUP BY grouping, group_value, domain
-),
-raw AS (
-    SELECT
-        *,
-        weighted_tokens / nullif(sum(weighted_tokens) OVER w, 0) AS token_share_raw,
-        weighted_dedup_tokens / nullif(sum(weighted_dedup_tokens) OVER w, 0) AS dedup_token_share_raw,
-        weighted_bytes / nullif(sum(weighted_bytes) OVER w, 0) AS byte_share_raw
-    FROM counted
-    WINDOW w AS (PARTITION BY grouping, group_value)
+raw AS (  -- plain classify-and-count within the same groups (sql/05_domain_shares_raw.sql)
+    FROM raw_domain_shares((SELECT list(DISTINCT grouping) FROM share_group_estimates))
 )
 SELECT
     e.grouping,
@@ -62,20 +26,20 @@ SELECT
     e.token_share_hi,
     e.token_share_corpus_lo,
     e.token_share_corpus_hi,
-    coalesce(r.token_share_raw, 0)::DOUBLE AS token_share_raw,
+    coalesce(r.token_share, 0)::DOUBLE AS token_share_raw,
     coalesce(r.dedup_tokens, 0)::BIGINT AS dedup_tokens,
     e.dedup_token_share,
     e.dedup_token_share_lo,
     e.dedup_token_share_hi,
     e.dedup_token_share_corpus_lo,
     e.dedup_token_share_corpus_hi,
-    coalesce(r.dedup_token_share_raw, 0)::DOUBLE AS dedup_token_share_raw,
+    coalesce(r.dedup_token_share, 0)::DOUBLE AS dedup_token_share_raw,
     e.byte_share,
     e.byte_share_lo,
     e.byte_share_hi,
     e.byte_share_corpus_lo,
     e.byte_share_corpus_hi,
-    coalesce(r.byte_share_raw, 0)::DOUBLE AS byte_share_raw,
+    coalesce(r.byte_share, 0)::DOUBLE AS byte_share_raw,
     e.estimator,
     e.confidence
 FROM share_group_estimates AS e

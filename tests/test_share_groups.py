@@ -25,6 +25,7 @@ from analyzer.estimates.corpus_shares import (
 )
 from analyzer.estimates.intervals import ESTIMATORS
 from analyzer.sampler import design_sampling_fraction
+from analyzer.sql_library import load_sql
 
 S = len(DOMAINS)
 ESTIMATE_COLUMNS = [
@@ -51,6 +52,32 @@ def rows_of(table: pa.Table, grouping: str, value: str) -> pa.Table:
         for g, v in zip(table["grouping"].to_pylist(), table["group_value"].to_pylist(), strict=True)
     ]
     return table.filter(pa.array(mask))
+
+
+def test_raw_shares_of_a_group_are_the_raw_shares_of_its_documents_alone() -> None:
+    connection = generated_store()
+    connection.execute(load_sql("05_domain_shares_raw"))
+    grouped = connection.sql("FROM raw_domain_shares(['dump', 'source'])").to_arrow_table()
+    groups = set(zip(grouped["grouping"].to_pylist(), grouped["group_value"].to_pylist(), strict=True))
+    assert ("dump", "(none)") in groups and ("source", "books") in groups and len(groups) == 7
+    columns = ["docs", "tokens", "token_share", "dedup_docs", "dedup_tokens", "dedup_token_share",
+               "byte_share", "doc_share", "estimated_input_tokens"]  # fmt: skip
+    for grouping, value in groups:
+        alone = only_group(connection, grouping, value)
+        alone.execute(load_sql("05_domain_shares_raw"))
+        want = alone.sql(
+            f"SELECT domain, {', '.join(columns)} FROM domain_shares_raw WHERE docs > 0"
+        ).fetchall()
+        got = connection.sql(
+            f"SELECT domain, {', '.join(columns)} FROM raw_domain_shares([$grouping]) "
+            "WHERE group_value = $value ORDER BY list_position($domains, domain)",
+            params={"grouping": grouping, "value": value, "domains": list(DOMAINS)},
+        ).fetchall()
+        assert [row[0] for row in got] == [row[0] for row in want]
+        np.testing.assert_allclose(
+            [row[1:] for row in got], [row[1:] for row in want], rtol=1e-12, err_msg=f"{grouping}={value}"
+        )
+        assert sum(row[3] for row in got) == pytest.approx(1.0)
 
 
 # emq runs one SQL pass per EM step for the grouped store and again for every group alone (~35 s)
