@@ -88,8 +88,11 @@ def test_recipe_writes_model_and_sidecar(trained: TrainReport) -> None:
     assert trained.quantisation["bin_macro_f1"] > 0.9
     out = Path(trained.model_path).parent
     card = (out / "tiny-domain.card.md").read_text()
-    for section in ("## Reproduce", "## Recipe", "## Dev results", "## Known limits", "ECE"):
+    for section in ("## Reproduce", "## Recipe", "## Dev results", "## Known limits", "ECE", "Seed spread"):
         assert section in card
+    # the chosen configuration is retrained with the next seeds, scored per label
+    assert [run.seed for run in trained.seed_runs] == [1, 2]
+    assert all(set(run.label_f1) == set(DOMAINS) and run.dev_macro_f1 > 0.5 for run in trained.seed_runs)
     metrics = json.loads((out / "tiny-domain.metrics.json").read_text())
     assert metrics["dev"]["macro_f1"] == pytest.approx(trained.dev.macro_f1 if trained.dev else -1)
     assert (out / "tiny-domain.reliability.png").read_bytes()[:4] == b"\x89PNG"

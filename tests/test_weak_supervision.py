@@ -173,7 +173,7 @@ def test_weak_supervision_cli(tmp_path: Path, unlabeled: list[Path]) -> None:
     assert report["documents"] == 500 and report["dev"] is None
     assert (out / "weak.bin").is_file() and (out / "weak.json").is_file()
     # like `analyzer train`, weak supervision reads the shipped lexicon's markers unless told not to
-    assert json.loads((out / "weak.json").read_text())["lexicon"]["name"] == "domain-lexicon-v2"
+    assert json.loads((out / "weak.json").read_text())["lexicon"]["name"] == "domain-lexicon-v3"
     assert DomainModel.load(out / "weak.bin").lexicon is not None
 
 
