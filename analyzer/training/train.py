@@ -515,9 +515,9 @@ def train_on_data(
         dev_texts_file = work / "dev-texts.json"
         dev_texts_file.write_text(json.dumps(dev.texts), encoding="utf-8")
 
-        def jobs_for(pairs: Iterable[tuple[FastTextParams, TextView]]) -> list[GridJob]:
+        def jobs_for(pairs: Iterable[tuple[FastTextParams, TextView]], job_seed: int = seed) -> list[GridJob]:
             return [
-                GridJob(params, view, view_files[view], dev_texts_file, tuple(dev.labels), seed)
+                GridJob(params, view, view_files[view], dev_texts_file, tuple(dev.labels), job_seed)
                 for params, view in pairs
             ]
 
@@ -533,10 +533,7 @@ def train_on_data(
         view = choose_view(view_results, views)
         log(f"chose {params.short()} reading {view.describe()}")
         seed_runs = run_jobs(
-            [
-                GridJob(params, view, view_files[view], dev_texts_file, tuple(dev.labels), seed + k)
-                for k in range(1, SEED_SPREAD_RUNS + 1)
-            ],
+            [job for k in range(1, SEED_SPREAD_RUNS + 1) for job in jobs_for([(params, view)], seed + k)],
             workers,
         )
         for result in seed_runs:
