@@ -12,23 +12,20 @@
 --   FROM raw_domain_shares(['dump']) ORDER BY group_value, domain;
 CREATE OR REPLACE MACRO raw_domain_shares(groupings) AS TABLE
 WITH grouped AS (
-    SELECT *
-    FROM (
-        SELECT
-            g.grouping,
-            CASE g.grouping
-                WHEN 'all' THEN 'all'
-                WHEN 'dump' THEN coalesce(d.dump, '(none)')
-                WHEN 'source' THEN coalesce(d.source, '(none)')
-            END AS group_value,
-            d.domain,
-            d.n_tokens,
-            d.n_bytes,
-            d.is_duplicate,
-            d.sample_weight
-        FROM documents AS d CROSS JOIN (SELECT unnest(groupings::VARCHAR[]) AS grouping) AS g
-    )
-    WHERE group_value IS NOT NULL
+    SELECT
+        g.grouping,
+        CASE g.grouping
+            WHEN 'all' THEN 'all'
+            WHEN 'dump' THEN coalesce(d.dump, '(none)')
+            WHEN 'source' THEN coalesce(d.source, '(none)')
+            ELSE error('raw_domain_shares: unknown grouping ''' || g.grouping || '''; use all, dump or source')
+        END AS group_value,
+        d.domain,
+        d.n_tokens,
+        d.n_bytes,
+        d.is_duplicate,
+        d.sample_weight
+    FROM documents AS d CROSS JOIN (SELECT unnest(groupings::VARCHAR[]) AS grouping) AS g
 ),
 counted AS (
     SELECT

@@ -78,6 +78,10 @@ def test_raw_shares_of_a_group_are_the_raw_shares_of_its_documents_alone() -> No
             [row[1:] for row in got], [row[1:] for row in want], rtol=1e-12, err_msg=f"{grouping}={value}"
         )
         assert sum(row[3] for row in got) == pytest.approx(1.0)
+    with pytest.raises(
+        duckdb.InvalidInputException, match="unknown grouping 'host'; use all, dump or source"
+    ):
+        connection.sql("FROM raw_domain_shares(['host'])").fetchall()
 
 
 # emq runs one SQL pass per EM step for the grouped store and again for every group alone (~35 s)
