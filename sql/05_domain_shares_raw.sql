@@ -7,27 +7,11 @@
 --
 -- `raw_domain_shares(groupings)` is the same count within groups, for queries of your own and for
 -- sql/12a: groupings lists 'all' (the whole input, group_value 'all'), 'dump' and/or 'source'; a
--- document with NULL there is in the group '(none)' (the rule of sql/11_share_blocks.sql). Only
+-- document with NULL there is in the group '(none)' (sql/04a_document_groups.sql). Only
 -- domains some document of the group is predicted as get a row, e.g.
 --   FROM raw_domain_shares(['dump']) ORDER BY group_value, domain;
 CREATE OR REPLACE MACRO raw_domain_shares(groupings) AS TABLE
-WITH grouped AS (
-    SELECT
-        g.grouping,
-        CASE g.grouping
-            WHEN 'all' THEN 'all'
-            WHEN 'dump' THEN coalesce(d.dump, '(none)')
-            WHEN 'source' THEN coalesce(d.source, '(none)')
-            ELSE error('raw_domain_shares: unknown grouping ''' || g.grouping || '''; use all, dump or source')
-        END AS group_value,
-        d.domain,
-        d.n_tokens,
-        d.n_bytes,
-        d.is_duplicate,
-        d.sample_weight
-    FROM documents AS d CROSS JOIN (SELECT unnest(groupings::VARCHAR[]) AS grouping) AS g
-),
-counted AS (
+WITH counted AS (
     SELECT
         grouping,
         group_value,
@@ -40,7 +24,7 @@ counted AS (
         count(*) FILTER (WHERE NOT is_duplicate) AS dedup_docs,
         coalesce(sum(n_tokens) FILTER (WHERE NOT is_duplicate), 0) AS dedup_tokens,
         coalesce(sum(n_tokens * sample_weight) FILTER (WHERE NOT is_duplicate), 0) AS weighted_dedup_tokens
-    FROM grouped
+    FROM documents_in_groups(groupings)
     GROUP BY grouping, group_value, domain
 )
 SELECT

@@ -9,7 +9,8 @@
 -- over the training prior.
 -- Groups: $groupings lists the grouping columns, 'all' (the whole input, group_value 'all'),
 -- 'dump' or 'source'; a document is in the group of its value of each, '(none)' where that is NULL
--- (the caller skips a grouping column that is NULL for every document).
+-- (`documents_in_groups`, sql/04a_document_groups.sql; the caller skips a grouping column that is
+-- NULL for every document).
 -- Every group is aggregated in the same pass, its statistics exactly those of its documents alone.
 -- Long rows (statistic, grouping, group_value, measure, cluster_index, k, l, value): measure
 -- indexes MEASURES and k, l index DOMAINS, from 0; cluster_index numbers a group's clusters in
@@ -31,33 +32,24 @@
 WITH measures (measure, name) AS (
     VALUES (0, 'tokens'), (1, 'dedup_tokens'), (2, 'bytes')
 ),
-grouped AS NOT MATERIALIZED (  -- one row per document and group it belongs to
-    SELECT *
-    FROM (
-        SELECT
-            g.grouping,
-            CASE g.grouping
-                WHEN 'all' THEN 'all'
-                WHEN 'dump' THEN coalesce(d.dump, '(none)')
-                WHEN 'source' THEN coalesce(d.source, '(none)')
-            END
-                AS group_value,
-            d.shard,
-            d.row_index,
-            d.cluster_id,
-            d.domain,
-            d.n_tokens,
-            d.n_bytes,
-            d.is_duplicate,
-            d.sample_weight,
-            d.p_finance,
-            d.p_law,
-            d.p_code,
-            d.p_medical,
-            d.p_other
-        FROM documents AS d CROSS JOIN (SELECT unnest($groupings::VARCHAR[]) AS grouping) AS g
-    )
-    WHERE group_value IS NOT NULL
+grouped AS NOT MATERIALIZED (  -- one row per document and group it belongs to (sql/04a)
+    SELECT
+        grouping,
+        group_value,
+        shard,
+        row_index,
+        cluster_id,
+        domain,
+        n_tokens,
+        n_bytes,
+        is_duplicate,
+        sample_weight,
+        p_finance,
+        p_law,
+        p_code,
+        p_medical,
+        p_other
+    FROM documents_in_groups($groupings)
 ),
 -- NOT MATERIALIZED: recomputing these for each reader is cheaper than storing them
 weighted AS NOT MATERIALIZED (  -- one row per document, group and measure

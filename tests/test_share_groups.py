@@ -56,6 +56,7 @@ def rows_of(table: pa.Table, grouping: str, value: str) -> pa.Table:
 
 def test_raw_shares_of_a_group_are_the_raw_shares_of_its_documents_alone() -> None:
     connection = generated_store()
+    connection.execute(load_sql("04a_document_groups"))
     connection.execute(load_sql("05_domain_shares_raw"))
     grouped = connection.sql("FROM raw_domain_shares(['dump', 'source'])").to_arrow_table()
     groups = set(zip(grouped["grouping"].to_pylist(), grouped["group_value"].to_pylist(), strict=True))
@@ -64,6 +65,7 @@ def test_raw_shares_of_a_group_are_the_raw_shares_of_its_documents_alone() -> No
                "byte_share", "doc_share", "estimated_input_tokens"]  # fmt: skip
     for grouping, value in groups:
         alone = only_group(connection, grouping, value)
+        alone.execute(load_sql("04a_document_groups"))
         alone.execute(load_sql("05_domain_shares_raw"))
         want = alone.sql(
             f"SELECT domain, {', '.join(columns)} FROM domain_shares_raw WHERE docs > 0"
@@ -156,6 +158,7 @@ def test_a_column_that_is_null_throughout_is_skipped() -> None:
 def test_group_sampling_fraction_is_the_design_fraction_of_its_documents() -> None:
     connection = generated_store()
     connection.execute("UPDATE documents SET sample_weight = 1 + (doc_seq % 7) / 3.0")  # unequal pi, some 1
+    connection.execute(load_sql("04a_document_groups"))  # _group_estimates defines it for _share_sums
     sums = corpus_shares._share_sums(connection, 64, ("all",), None, with_blocks=True)[("all", "all")]
     docs = connection.execute(
         "SELECT n_tokens, (n_tokens * (NOT is_duplicate)::INTEGER) AS dedup_tokens, n_bytes, sample_weight, "

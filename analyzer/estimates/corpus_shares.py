@@ -27,7 +27,7 @@ from analyzer.estimates.intervals import (
     estimate_shares_from_statistics,
 )
 from analyzer.estimates.quantification import expectation_maximisation_priors
-from analyzer.sql_library import load_sql
+from analyzer.sql_library import define_macro, load_sql
 
 MEASURES = (("tokens", "token_share"), ("dedup_tokens", "dedup_token_share"), ("bytes", "byte_share"))
 
@@ -169,6 +169,8 @@ def _group_estimates(
     """
     if not groupings:
         return {}
+    # once here, not per _share_sums: looking the macro up costs ~16 ms and EMQ sums many times
+    define_macro(connection, "documents_in_groups", "04a_document_groups")
     sums = _share_sums(connection, settings.block_size, groupings, None, with_blocks=True)
     calibrated = {key: group.posterior_sums for key, group in sums.items()}
     if method == "emq" and prior is not None:
@@ -234,7 +236,8 @@ def _share_sums(
     with_blocks: bool,
 ) -> dict[GroupKey, _ShareSums]:
     """sql/11_share_blocks.sql for every group of `groupings` at these prior ratios ((M, S) per
-    group; None or a missing group: all ones), reshaped into arrays per group."""
+    group; None or a missing group: all ones), reshaped into arrays per group. The connection must
+    hold the `documents_in_groups` macro (sql/04a; `_group_estimates` defines it)."""
     rows_of_ratios: dict[str, list[object]] = {name: [] for name in _RATIOS_SCHEMA.names}
     for (grouping, group_value), ratio in (ratios or {}).items():
         for measure, row in enumerate(ratio):
