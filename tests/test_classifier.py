@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from generated import labeled_rows, make_text, write_jsonl_gz
 from analyzer import DOMAINS, text_normalise
 from analyzer.classifier_model import FASTTEXT_MAGIC, DomainModel, apply_temperature
 from analyzer.errors import InputError, ModelError
+from analyzer.training.card import targets_table
 from analyzer.training.data import LabeledData, read_labeled
 from analyzer.training.evaluate import (
     bin_index,
@@ -88,7 +90,16 @@ def test_recipe_writes_model_and_sidecar(trained: TrainReport) -> None:
     assert trained.quantisation["bin_macro_f1"] > 0.9
     out = Path(trained.model_path).parent
     card = (out / "tiny-domain.card.md").read_text()
-    for section in ("## Reproduce", "## Recipe", "## Dev results", "## Known limits", "ECE", "Seed spread"):
+    sections = (
+        "## Reproduce",
+        "## Recipe",
+        "## Dev results",
+        "## Targets",
+        "## Known limits",
+        "ECE",
+        "Seed spread",
+    )
+    for section in sections:
         assert section in card
     # the chosen configuration is retrained with the next seeds, scored per label
     assert [run.seed for run in trained.seed_runs] == [1, 2]
@@ -340,3 +351,19 @@ def test_shipped_head_is_never_shorter_than_the_floor() -> None:
     assert choose_view(results([0.95, 0.96, 0.955, 0.96, 0.99]), views) == TextView(6000)
     # a grid of short heads only still gets an answer
     assert choose_view(results(f1s)[:2], views[:2]) == TextView(2000)
+
+
+def test_targets_table_shows_a_near_miss_as_missed(trained: TrainReport) -> None:
+    # code F1 = 2*445 / (2*445 + 7 + 2) = 0.989989 rounds to 0.9900 at 4 decimals but misses 0.99
+    truth = ["code"] * 447 + ["other"] * 107 + ["finance", "law", "medical"] * 40
+    predicted = (
+        ["code"] * 445 + ["other"] * 2 + ["code"] * 7 + ["other"] * 100 + ["finance", "law", "medical"] * 40
+    )
+    probs = np.eye(len(DOMAINS))[[DOMAINS.index(label) for label in predicted]]
+    dev = evaluate_probabilities(probs, truth)
+    dev.mb_per_second = 30.0
+    table = targets_table(replace(trained, ece_after=0.01, model_bytes=9_600_000), dev)
+    rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines()[2:]}
+    assert "0.98999" in rows["code F1"] and rows["code F1"].endswith("**no** |")
+    assert rows["ECE after calibration"].endswith("yes |") and rows["model file"].endswith("yes |")
+    assert rows["MB/s per core (DomainModel, dev)"].endswith("yes |")
