@@ -43,12 +43,11 @@ import numpy as np
 import xxhash
 
 from analyzer import DOMAINS
-from analyzer.classifier_model import DomainModel
+from analyzer.classifier_model import DomainModel, Sidecar, lexicon_of, read_sidecar, sidecar_path_for
 from analyzer.config import ReaderOptions, shipped_model_path
 from analyzer.estimates.dev_predictions import DevPredictions, load_dev_predictions
 from analyzer.estimates.intervals import ESTIMATORS, estimate_shares
 from analyzer.estimates.sampling import sample_mask
-from analyzer.lexicon import DomainLexicon
 from analyzer.readers import read_shard
 from analyzer.sampler import (
     DEFAULT_SIZE_UNIT,
@@ -153,13 +152,12 @@ def corpus_texts(data: Path) -> dict[str, str]:
     return texts
 
 
-def train_fold_model(train: LabeledData, keep: list[int], sidecar: dict[str, Any], work: Path) -> Path:
+def train_fold_model(train: LabeledData, keep: list[int], sidecar: Sidecar, work: Path) -> Path:
     """A model with the shipped settings and training-set recipe (sidecar), trained on `keep` only."""
-    params = FastTextParams(**sidecar["fasttext_params"])
-    recipe = TrainingSetRecipe(**sidecar["training_set"])
-    head = sidecar.get("head_chars")
-    stored_lexicon = sidecar.get("lexicon")
-    lexicon = None if stored_lexicon is None else DomainLexicon.from_mapping(stored_lexicon, "sidecar")
+    params = FastTextParams(**sidecar.extra["fasttext_params"])
+    recipe = TrainingSetRecipe(**sidecar.extra["training_set"])
+    head = sidecar.head_chars
+    lexicon = lexicon_of(sidecar, shipped_model_path())
     train_file = work / "train.txt"
     write_training_file(*view_training_set(train, keep, TextView(head, lexicon=lexicon), recipe), train_file)
     # train_fasttext runs one thread: fastText is then deterministic, so reruns give the same folds
@@ -168,7 +166,7 @@ def train_fold_model(train: LabeledData, keep: list[int], sidecar: dict[str, Any
     model.save_model(str(path))
     fold_sidecar = {"name": "fold", "labels": list(DOMAINS), "temperature": 1.0, "head_chars": head}
     if lexicon is not None:
-        fold_sidecar["lexicon"] = lexicon.to_json()
+        fold_sidecar["lexicon"] = sidecar.extra["lexicon"]
     (work / "fold.json").write_text(json.dumps(fold_sidecar))
     return path
 
@@ -219,7 +217,7 @@ def cross_fit(data: Path, rows: list[tuple[Any, ...]], fold: np.ndarray) -> dict
     texts = corpus_texts(data)
     doc_ids = [r[0] for r in rows]
     train = read_labeled(data / "labeled" / "train.jsonl.gz")
-    sidecar = json.loads(shipped_model_path().with_suffix(".json").read_text())
+    sidecar = read_sidecar(sidecar_path_for(shipped_model_path()), shipped_model_path())
     probabilities = np.zeros((len(rows), len(DOMAINS)), dtype=np.float64)
     out: dict[str, Any] = {}
     for k in (0, 1):
