@@ -29,6 +29,7 @@ from analyzer.config import CLASSIFIER_ENGINES as ENGINES
 from analyzer.errors import ModelError
 from analyzer.fasttext_vectorised import VectorisedFastText
 from analyzer.lexicon import DomainLexicon
+from analyzer.symbol_density import checked_bins, with_density_marker
 
 FASTTEXT_MAGIC = 793712314
 """int32 at the start of every fastText `.bin`/`.ftz` file."""
@@ -259,6 +260,14 @@ def lexicon_of(sidecar: Sidecar, model_path: Path) -> DomainLexicon | None:
     return DomainLexicon.from_mapping(stored, f"in the sidecar of {model_path}")
 
 
+def symbol_bins_of(sidecar: Sidecar, model_path: Path) -> tuple[float, ...]:
+    """The symbol-density bands a model was trained with (stored in its sidecar), or () for none."""
+    stored = sidecar.extra.get("symbol_density_bins")
+    if stored is None:
+        return ()
+    return checked_bins(stored, f"model sidecar of {model_path}")
+
+
 def model_labels(ft_model: Any) -> tuple[str, ...]:
     """Return the model's labels without fastText's `__label__` prefix."""
     return tuple(str(label).removeprefix(LABEL_PREFIX) for label in ft_model.get_labels())
@@ -337,6 +346,7 @@ class DomainModel:
         self.vectorised: VectorisedFastText | None = None
         self.vectorised_columns: list[int] = []
         self.lexicon = lexicon_of(sidecar, path)
+        self.symbol_bins = symbol_bins_of(sidecar, path)
         if engine not in ENGINES:
             raise ModelError(f"unknown classifier engine {engine!r}; choose one of {', '.join(ENGINES)}")
 
@@ -384,8 +394,8 @@ class DomainModel:
         return cls(ft_model, model_path, sidecar, version, engine=engine)
 
     def normalise(self, texts: Sequence[str]) -> list[str]:
-        """Return the lines fastText sees for `texts` (the training-time preparation, lexicon
-        markers included)."""
+        """Return the lines fastText sees for `texts` (the training-time preparation, density and
+        lexicon markers included)."""
         lines = self.unannotated_lines(texts)
         return lines if self.lexicon is None else [self.lexicon.annotate(line) for line in lines]
 
@@ -393,7 +403,10 @@ class DomainModel:
         """`normalise` without the lexicon markers (what the vectorised engine reads)."""
         if self.label_map is not None and self.label_map.preprocessing == "raw":
             return [raw_line(text, self.head_chars) for text in texts]
-        return [text_normalise.normalise_for_classifier(text, self.head_chars) for text in texts]
+        lines = [text_normalise.normalise_for_classifier(text, self.head_chars) for text in texts]
+        if not self.symbol_bins:
+            return lines
+        return [with_density_marker(line, self.symbol_bins) for line in lines]
 
     def predict_label_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Return calibrated probabilities over the model's own labels (columns in `labels` order)."""

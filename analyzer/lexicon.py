@@ -29,6 +29,7 @@ from analyzer import text_normalise
 from analyzer.errors import ModelError
 from analyzer.fasttext_vectorised import DELIMITER_BYTES, EOS
 from analyzer.fasttext_vectorised import LABEL_PREFIX as LABEL_PREFIX_BYTES
+from analyzer.symbol_density import with_density_marker
 
 STRIP_CHARS = (
     string.punctuation
@@ -155,7 +156,13 @@ class DomainLexicon:
         return f"{markers} {line}"
 
 
-def prepare_line(text: str, head_chars: int | None, lexicon: DomainLexicon | None) -> str:
-    """The classifier's line for `text`: normalised, then annotated when the model uses a lexicon."""
-    line = text_normalise.normalise_for_classifier(text, head_chars)
+def prepare_line(
+    text: str,
+    head_chars: int | None,
+    lexicon: DomainLexicon | None,
+    symbol_bins: Sequence[float] = (),
+) -> str:
+    """The classifier's line for `text`: normalised, its symbol-density marker in front when the
+    model uses one (`analyzer.symbol_density`), then annotated when the model uses a lexicon."""
+    line = with_density_marker(text_normalise.normalise_for_classifier(text, head_chars), symbol_bins)
     return line if lexicon is None else lexicon.annotate(line)

@@ -2,13 +2,14 @@
 
 For each variant of VARIANTS (a training-set recipe of analyzer/training/examples.py: source
 balancing exponent, extra windows of long documents; with or without the shipped domain lexicon's
-marker tokens, analyzer/lexicon.py), with the shipped fastText settings and head:
+marker tokens, analyzer/lexicon.py, and the symbol-density marker, analyzer/symbol_density.py),
+with the shipped fastText settings and head:
 - `dev`: trained on train, scored on dev (what the grid search sees);
 - `holdout`: train and dev pooled, each source of at least 20 documents predicted by a model
   trained on all other sources (analyzer/training/source_holdout.py): pooled macro-F1, per-label
   F1 and per-source accuracy.
-The shipped variant (SHIPPED_TRAINING_SET with SHIPPED_LEXICON) should be the one with the best
-holdout macro-F1; its dev cost is reported beside it.
+The shipped variant (SHIPPED_TRAINING_SET with SHIPPED_VIEW's lexicon and density bands) should be
+the one with the best holdout macro-F1; its dev cost is reported beside it.
 
 Usage: .venv/bin/python bench/classifier_sources.py [--data DIR] [--out JSON] [--workers N]
 [--only NAME ...] (make bench-classifier). About 12 minutes per variant on 2 cores (one training per
@@ -22,13 +23,14 @@ import json
 import sys
 import tempfile
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from analyzer import DOMAINS
 from analyzer.classifier_model import fasttext_probabilities
 from analyzer.lexicon import DomainLexicon
+from analyzer.symbol_density import SYMBOL_DENSITY_BINS
 from analyzer.training.data import read_labeled, write_training_file
 from analyzer.training.evaluate import evaluate_probabilities
 from analyzer.training.examples import AS_READ, TrainingSetRecipe
@@ -45,14 +47,25 @@ from analyzer.training.train import (
 
 REPO = Path(__file__).resolve().parents[1]
 
+
+@dataclass(frozen=True)
+class Variant:
+    recipe: TrainingSetRecipe
+    lexicon: DomainLexicon | None = None
+    symbol_bins: tuple[float, ...] = ()
+
+
 BALANCED_WINDOWS = TrainingSetRecipe(source_balance=0.5, extra_windows=2)
-VARIANTS: dict[str, tuple[TrainingSetRecipe, DomainLexicon | None]] = {
-    "as read": (AS_READ, None),
-    "balanced": (TrainingSetRecipe(source_balance=0.5, extra_windows=0), None),
-    "extra windows": (TrainingSetRecipe(source_balance=1.0, extra_windows=2), None),
-    "balanced + extra windows": (BALANCED_WINDOWS, None),
-    "half-balanced + extra windows": (TrainingSetRecipe(source_balance=0.75, extra_windows=2), None),
-    "balanced + extra windows + lexicon": (BALANCED_WINDOWS, SHIPPED_LEXICON),
+VARIANTS: dict[str, Variant] = {
+    "as read": Variant(AS_READ),
+    "balanced": Variant(TrainingSetRecipe(source_balance=0.5, extra_windows=0)),
+    "extra windows": Variant(TrainingSetRecipe(source_balance=1.0, extra_windows=2)),
+    "balanced + extra windows": Variant(BALANCED_WINDOWS),
+    "half-balanced + extra windows": Variant(TrainingSetRecipe(source_balance=0.75, extra_windows=2)),
+    "balanced + extra windows + lexicon": Variant(BALANCED_WINDOWS, SHIPPED_LEXICON),
+    "balanced + extra windows + lexicon + symbol density": Variant(
+        BALANCED_WINDOWS, SHIPPED_LEXICON, SYMBOL_DENSITY_BINS
+    ),
 }
 
 
@@ -69,12 +82,13 @@ def main() -> int:
     params = SHIPPED_PARAMS
     previous = json.loads(args.out.read_text()).get("recipes", {}) if args.only and args.out.is_file() else {}
     results: dict[str, Any] = {}
-    for name, (recipe, lexicon) in VARIANTS.items():
+    for name, variant in VARIANTS.items():
         if args.only and name not in args.only:
             if name in previous:
                 results[name] = previous[name]
             continue
-        view = replace(SHIPPED_VIEW, lexicon=lexicon)
+        recipe, lexicon = variant.recipe, variant.lexicon
+        view = replace(SHIPPED_VIEW, lexicon=lexicon, symbol_bins=variant.symbol_bins)
         dev_lines = [view.normalise(text) for text in dev.texts]
         with tempfile.TemporaryDirectory() as tmp:
             train_file = Path(tmp) / "train.txt"
@@ -86,6 +100,7 @@ def main() -> int:
         results[name] = {
             "recipe": asdict(recipe),
             "lexicon": None if lexicon is None else lexicon.name,
+            "symbol_density_bins": list(variant.symbol_bins),
             "dev_macro_f1": dev_eval.macro_f1,
             "dev_f1": {label: scores.f1 for label, scores in dev_eval.per_label.items()},
             "holdout_macro_f1": holdout.pooled.macro_f1,
@@ -94,15 +109,15 @@ def main() -> int:
             "holdout_source_accuracy": {score.source: score.accuracy for score in holdout.sources},
         }
         print(
-            f"{name:<26} dev macro-F1 {dev_eval.macro_f1:.4f}  leave-one-source-out macro-F1 "
+            f"{name:<52} dev macro-F1 {dev_eval.macro_f1:.4f}  leave-one-source-out macro-F1 "
             f"{holdout.pooled.macro_f1:.4f} (accuracy {holdout.pooled.accuracy:.4f})",
             flush=True,
         )
     best = max(results, key=lambda name: results[name]["holdout_macro_f1"])
     shipped = next(
         name
-        for name, (recipe, lexicon) in VARIANTS.items()
-        if recipe == SHIPPED_TRAINING_SET and lexicon == SHIPPED_VIEW.lexicon
+        for name, variant in VARIANTS.items()
+        if variant == Variant(SHIPPED_TRAINING_SET, SHIPPED_VIEW.lexicon, SHIPPED_VIEW.symbol_bins)
     )
     payload = {
         "params": asdict(params),

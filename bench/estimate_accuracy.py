@@ -43,7 +43,14 @@ import numpy as np
 import xxhash
 
 from analyzer import DOMAINS
-from analyzer.classifier_model import DomainModel, Sidecar, lexicon_of, read_sidecar, sidecar_path_for
+from analyzer.classifier_model import (
+    DomainModel,
+    Sidecar,
+    lexicon_of,
+    read_sidecar,
+    sidecar_path_for,
+    symbol_bins_of,
+)
 from analyzer.config import ReaderOptions, shipped_model_path
 from analyzer.estimates.dev_predictions import DevPredictions, load_dev_predictions
 from analyzer.estimates.intervals import ESTIMATORS, estimate_shares
@@ -158,8 +165,10 @@ def train_fold_model(train: LabeledData, keep: list[int], sidecar: Sidecar, work
     recipe = TrainingSetRecipe(**sidecar.extra["training_set"])
     head = sidecar.head_chars
     lexicon = lexicon_of(sidecar, shipped_model_path())
+    bins = symbol_bins_of(sidecar, shipped_model_path())
+    view = TextView(head, lexicon=lexicon, symbol_bins=bins)
     train_file = work / "train.txt"
-    write_training_file(*view_training_set(train, keep, TextView(head, lexicon=lexicon), recipe), train_file)
+    write_training_file(*view_training_set(train, keep, view, recipe), train_file)
     # train_fasttext runs one thread: fastText is then deterministic, so reruns give the same folds
     model = train_fasttext(train_file, params, seed=0)
     path = work / "fold.bin"
@@ -167,6 +176,8 @@ def train_fold_model(train: LabeledData, keep: list[int], sidecar: Sidecar, work
     fold_sidecar = {"name": "fold", "labels": list(DOMAINS), "temperature": 1.0, "head_chars": head}
     if lexicon is not None:
         fold_sidecar["lexicon"] = sidecar.extra["lexicon"]
+    if bins:
+        fold_sidecar["symbol_density_bins"] = list(bins)
     (work / "fold.json").write_text(json.dumps(fold_sidecar))
     return path
 

@@ -157,11 +157,12 @@ def test_sidecar_carries_the_lexicon_to_prediction(tmp_path: Path) -> None:
     model = train_lexicon_model(tmp_path, minn=3, maxn=5, dim=8)
     model_path = tmp_path / "lexical.bin"
     model.save_model(str(model_path))
-    write_sidecar(model_path, Sidecar("lexical", DOMAINS, 1.0, 4000, {}), SHIPPED_PARAMS, 0, None, LEXICON)
+    view = TextView(4000, lexicon=LEXICON)
+    sidecar = Sidecar("lexical", DOMAINS, 1.0, 4000, {})
+    write_sidecar(model_path, sidecar, SHIPPED_PARAMS, 0, None, LEXICON, view.symbol_bins)
     stored = json.loads(model_path.with_suffix(".json").read_text())["lexicon"]
     assert DomainLexicon.from_mapping(stored, "sidecar") == LEXICON
     texts = ["The Court heard the plaintiff's appeal.", "Dividend and bond revenue rose.", "", "Tea."]
-    view = TextView(4000, lexicon=LEXICON)
     by_engine = {}
     for engine in ("vectorised", "fasttext"):
         loaded = DomainModel.load(model_path, engine=engine)

@@ -65,12 +65,10 @@ def test_training_examples_keep_labels_and_are_reproducible() -> None:
     texts = [make_text(DOMAINS[i % 5], rng, words=40) for i in range(50)]
     labels = [DOMAINS[i % 5] for i in range(50)]
     data = LabeledData(texts, labels, ["s1" if i < 30 else "s2" for i in range(50)])
-    lines, line_labels = view_training_set(data, None, TextView(4000), TrainingSetRecipe())
-    assert view_training_set(data, None, TextView(4000), TrainingSetRecipe()) == (lines, line_labels)
-    by_line = {
-        text_normalise.normalise_for_classifier(t, 4000): label
-        for t, label in zip(texts, labels, strict=True)
-    }
+    view = TextView(4000)
+    lines, line_labels = view_training_set(data, None, view, TrainingSetRecipe())
+    assert view_training_set(data, None, view, TrainingSetRecipe()) == (lines, line_labels)
+    by_line = {view.normalise(t): label for t, label in zip(texts, labels, strict=True)}
     assert all(by_line[line] == label for line, label in zip(lines, line_labels, strict=True))
     assert Counter(line_labels) == Counter(labels)  # short documents: balancing keeps each label's size
     as_read, _ = training_examples(data, [0, 1, 2], lambda text: [text], AS_READ)

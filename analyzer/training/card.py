@@ -207,6 +207,14 @@ between models smaller than this spread is the seed's luck, not the recipe's:
         if report.seed_runs
         else ""
     )
+    if report.symbol_bins:
+        edges = ", ".join(f"{edge:g}" for edge in report.symbol_bins)
+        density_step = f"""A symbol-density marker goes in front (`analyzer.symbol_density`): the
+   share of the line's bytes that are code punctuation (`;{{}}=()<>[]_#/*\\|$&`), binned at {edges}, as
+   one token `__symbols<band>__`, because fastText sees punctuation only inside single tokens and a
+   page about software otherwise reads much like source code. """
+    else:
+        density_step = ""
     lexicon_limit = ""
     if report.lexicon_words is None:
         lexicon_step = "No lexicon markers are added."
@@ -230,7 +238,8 @@ between models smaller than this spread is the seed's luck, not the recipe's:
 
 fastText supervised classifier that assigns a web document one of `{", ".join(DOMAINS)}`.
 File `{Path(report.model_path).name}` ({report.model_bytes / 1e6:.1f} MB, sha256 `{report.model_sha256}`),
-sidecar `{Path(report.sidecar_path).name}` (labels, calibration temperature, head_chars, lexicon).
+sidecar `{Path(report.sidecar_path).name}` (labels, calibration temperature, head_chars, lexicon,
+symbol-density bands).
 Load it with `analyzer.classifier_model.DomainModel.load(path)`; `predict_proba` returns calibrated
 probabilities with columns in the order above.
 
@@ -270,7 +279,7 @@ C4/Dolma web pages, WikiText articles, trafilatura test pages.
    (leave-one-source-out below; `make bench-classifier` compares recipes).
 1. Normalise every text with `analyzer.text_normalise.normalise_for_classifier(text, head_chars)`
    (the same call prediction makes): first `head_chars` characters, lower-case, ASCII digits to 0,
-   line breaks to spaces; fastText's character n-grams see the punctuation. {lexicon_step}
+   line breaks to spaces; fastText's character n-grams see the punctuation. {density_step}{lexicon_step}
 2. Grid search (one knob at a time around the shipped configuration) trained on train, scored by dev
    macro-F1; a variation replaces the base only if it is more than {BASE_MARGIN * 100:.1f} point better:
 

@@ -78,17 +78,21 @@ def balanced_indices(
 
 
 def document_lines(
-    text: str, head: int | None, extra_windows: int, lexicon: DomainLexicon | None = None
+    text: str,
+    head: int | None,
+    extra_windows: int,
+    lexicon: DomainLexicon | None = None,
+    symbol_bins: Sequence[float] = (),
 ) -> list[str]:
     """The prepared head of `text` and up to `extra_windows` further windows of `head` characters."""
-    lines = [prepare_line(text, head, lexicon)]
+    lines = [prepare_line(text, head, lexicon, symbol_bins)]
     if head is None:
         return lines
     for number in range(1, extra_windows + 1):
         window = text[number * head : (number + 1) * head]
         if len(window) < MIN_WINDOW_CHARS:
             break
-        lines.append(prepare_line(window, None, lexicon))
+        lines.append(prepare_line(window, None, lexicon, symbol_bins))
     return lines
 
 

@@ -32,6 +32,7 @@ from analyzer.classifier_model import (
     silenced_stderr,
 )
 from analyzer.lexicon import DomainLexicon, prepare_line
+from analyzer.symbol_density import SYMBOL_DENSITY_BINS
 from analyzer.training.data import LabeledData, read_labeled, write_training_file
 from analyzer.training.evaluate import (
     Evaluation,
@@ -153,6 +154,8 @@ class TextView:
     chunk: int = 0
     lexicon: DomainLexicon | None = None
     """Lexicon whose marker tokens are added to every line (analyzer/lexicon.py), or None."""
+    symbol_bins: tuple[float, ...] = SYMBOL_DENSITY_BINS
+    """Density bands of the symbol-density marker (analyzer/symbol_density.py); () for none."""
 
     def describe(self) -> str:
         """Return e.g. 'head 6000', 'whole text', 'head 3000 + tail 3000' or 'chunks of 2000, averaged'."""
@@ -172,17 +175,17 @@ class TextView:
         if self.chunk:
             raise ValueError("a chunked view yields several lines per document; use pieces()")
         if not self.tail:
-            return prepare_line(text, self.head, self.lexicon)
+            return prepare_line(text, self.head, self.lexicon, self.symbol_bins)
         assert self.head is not None
         if len(text) > self.head + self.tail:
             text = text[: self.head] + "\n" + text[-self.tail :]
-        return prepare_line(text, None, self.lexicon)
+        return prepare_line(text, None, self.lexicon, self.symbol_bins)
 
     def training_pieces(self, text: str, extra_windows: int) -> list[str]:
         """The lines a training document gives: a head view's head plus `extra_windows` further windows
         (`examples.document_lines`); other views their `pieces` (a chunked view already uses every chunk)."""
         if self.shippable:
-            return document_lines(text, self.head, extra_windows, self.lexicon)
+            return document_lines(text, self.head, extra_windows, self.lexicon, self.symbol_bins)
         return self.pieces(text)
 
     def pieces(self, text: str) -> list[str]:
@@ -190,7 +193,10 @@ class TextView:
         if not self.chunk:
             return [self.normalise(text)]
         starts = range(0, max(len(text), 1), self.chunk)
-        return [prepare_line(text[start : start + self.chunk], None, self.lexicon) for start in starts]
+        return [
+            prepare_line(text[start : start + self.chunk], None, self.lexicon, self.symbol_bins)
+            for start in starts
+        ]
 
 
 def view_probabilities(ft_model: Any, view: TextView, texts: Sequence[str]) -> np.ndarray:
@@ -226,7 +232,8 @@ SHIPPED_LEXICON_PATH = (
 SHIPPED_LEXICON = DomainLexicon.load(SHIPPED_LEXICON_PATH)
 """The hand-written domain lexicon domain-v1 is trained with (its card measures what it adds)."""
 SHIPPED_VIEW = TextView(4000, lexicon=SHIPPED_LEXICON)
-"""What domain-v1 reads: the first 4000 characters, with the lexicon's marker tokens."""
+"""What domain-v1 reads: the first 4000 characters, with the symbol-density marker and the
+lexicon's marker tokens."""
 
 
 @dataclass(frozen=True)
@@ -271,10 +278,10 @@ class TrainReport:
     nll_after: float
     dev: Evaluation | None = None
     speed_by_head: dict[str, float] = field(default_factory=dict)
+    """Shipped model's MB/s on dev per head option, measured alone after training (no other work of ours)."""
     dev_mean_chars: float = 0.0
     error_groups: list[dict[str, Any]] = field(default_factory=list)
     """The largest groups of dev errors by (true label, predicted label, source), largest first."""
-    """Shipped model's MB/s on dev per head option, measured alone after training (no other work of ours)."""
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     training_set: TrainingSetRecipe = field(default_factory=TrainingSetRecipe)
@@ -283,6 +290,8 @@ class TrainReport:
     lexicon_words: dict[str, int] | None = None
     """Words per domain of the lexicon the model reads with (None: no lexicon)."""
     lexicon_name: str | None = None
+    symbol_bins: list[float] = field(default_factory=list)
+    """Bands of the symbol-density marker the model reads with (empty: no marker)."""
     seed_runs: list[GridResult] = field(default_factory=list)
     """The chosen configuration retrained with other seeds, all else equal: how much of a dev score is
     the seed's luck."""
@@ -587,7 +596,7 @@ def finalise_model(
     temperature = fit_temperature(probs, true_index)
     calibrated = apply_temperature(probs, temperature)
     sidecar = Sidecar(name, DOMAINS, temperature, view.head, {})
-    write_sidecar(model_path, sidecar, params, seed, training_set, view.lexicon)
+    write_sidecar(model_path, sidecar, params, seed, training_set, view.lexicon, view.symbol_bins)
     notes = []
     if model_path.stat().st_size > MAX_MODEL_BYTES:
         notes.append(f"model file has {model_path.stat().st_size} bytes, over the {MAX_MODEL_BYTES} budget")
@@ -618,6 +627,7 @@ def finalise_model(
         training_set=training_set,
         lexicon_words=None if view.lexicon is None else {d: len(w) for d, w in view.lexicon.words.items()},
         lexicon_name=None if view.lexicon is None else view.lexicon.name,
+        symbol_bins=list(view.symbol_bins),
     )
 
 
@@ -628,6 +638,7 @@ def write_sidecar(
     seed: int,
     training_set: TrainingSetRecipe | None = None,
     lexicon: DomainLexicon | None = None,
+    symbol_bins: Sequence[float] = (),
 ) -> None:
     """Write `<model stem>.json`: labels, temperature, head_chars, name, version and training settings."""
     payload = {
@@ -645,6 +656,8 @@ def write_sidecar(
     }
     if lexicon is not None:  # prediction adds the same markers (analyzer/lexicon.py)
         payload["lexicon"] = lexicon.to_json()
+    if symbol_bins:  # prediction adds the same density marker (analyzer/symbol_density.py)
+        payload["symbol_density_bins"] = list(symbol_bins)
     model_path.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
 

@@ -1,0 +1,69 @@
+"""Symbol-density marker: one token per classifier line saying how much code punctuation it holds.
+
+Source code is defined by its syntax more than by its words: `;`, braces, brackets, `=`, `_` and
+friends make up 3-15 % of a source file's characters and well under 1 % of prose. fastText sees
+punctuation only inside its character n-grams of single tokens, so a page that talks about
+software (a driver review, a how-to for clicking through Windows folders) and a source file can
+look alike to it. The marker puts the line's density of those characters, binned, in front of the
+line as one token (`__symbols<k>__`), so the model learns one weight per density band.
+
+Measured on dev (`classifiers/domain-v1.card.md`, three fastText seeds each): macro-F1 0.9659 on
+average with the marker against 0.9642 without; every bin set tried (three) gained 0.1-0.3 point,
+so the shipped bins are a plain 1-2-5 series rather than the best of them on dev.
+
+The density is computed on the normalised line (before lexicon markers, whose `__` would count),
+with bytes.translate, which deletes the other bytes at C speed (~600 MB/s here), so the marker
+costs prediction about 4 % of its time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from analyzer.errors import ModelError
+
+CODE_SYMBOLS = b";{}=()<>[]_#/*\\|$&"
+"""The ASCII characters whose density the marker bins."""
+
+SYMBOL_DENSITY_BINS: tuple[float, ...] = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
+"""Lower edges of the density bands after the first: a line with density d gets marker k, the
+number of edges <= d. A 1-2-5 series: prose sits below 0.01, source files above 0.03."""
+
+_OTHER_BYTES = bytes(byte for byte in range(256) if byte not in CODE_SYMBOLS)
+
+
+def symbol_density(line: str) -> float:
+    """Fraction of the line's UTF-8 bytes that are CODE_SYMBOLS (0.0 for an empty line)."""
+    encoded = line.encode("utf-8", "surrogatepass")
+    if not encoded:
+        return 0.0
+    return len(encoded.translate(None, _OTHER_BYTES)) / len(encoded)
+
+
+def density_marker(band: int) -> str:
+    """The token for density band `band` (0 = below the first edge)."""
+    return f"__symbols{band}__"
+
+
+def with_density_marker(line: str, bins: Sequence[float]) -> str:
+    """Return `line` with its density marker in front; unchanged when `bins` is empty or the line
+    holds no token (an empty document is read as it was before the marker existed)."""
+    if not bins or not line.strip():
+        return line
+    density = symbol_density(line)
+    band = sum(density >= edge for edge in bins)
+    return f"{density_marker(band)} {line}"
+
+
+def checked_bins(raw: object, origin: str) -> tuple[float, ...]:
+    """Validate bins read from a model sidecar: increasing numbers in (0, 1]; raise ModelError."""
+    if not isinstance(raw, list) or not all(
+        isinstance(edge, int | float) and not isinstance(edge, bool) for edge in raw
+    ):
+        raise ModelError(f"{origin}: `symbol_density_bins` must be a list of numbers; retrain the model")
+    edges = tuple(float(edge) for edge in raw)
+    if any(not 0.0 < edge <= 1.0 for edge in edges) or list(edges) != sorted(set(edges)):
+        raise ModelError(
+            f"{origin}: `symbol_density_bins` must be increasing fractions in (0, 1]; retrain the model"
+        )
+    return edges
