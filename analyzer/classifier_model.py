@@ -29,7 +29,7 @@ from analyzer.config import CLASSIFIER_ENGINES as ENGINES
 from analyzer.errors import ModelError
 from analyzer.fasttext_vectorised import VectorisedFastText
 from analyzer.lexicon import DomainLexicon
-from analyzer.symbol_density import checked_bins, with_density_marker
+from analyzer.symbol_density import checked_bins
 
 FASTTEXT_MAGIC = 793712314
 """int32 at the start of every fastText `.bin`/`.ftz` file."""
@@ -403,10 +403,8 @@ class DomainModel:
         """`normalise` without the lexicon markers (what the vectorised engine reads)."""
         if self.label_map is not None and self.label_map.preprocessing == "raw":
             return [raw_line(text, self.head_chars) for text in texts]
-        lines = [text_normalise.normalise_for_classifier(text, self.head_chars) for text in texts]
-        if not self.symbol_bins:
-            return lines
-        return [with_density_marker(line, self.symbol_bins) for line in lines]
+        normalise, head, bins = text_normalise.normalise_for_classifier, self.head_chars, self.symbol_bins
+        return [normalise(text, head, bins) for text in texts]
 
     def predict_label_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Return calibrated probabilities over the model's own labels (columns in `labels` order)."""

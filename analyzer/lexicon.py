@@ -29,7 +29,6 @@ from analyzer import text_normalise
 from analyzer.errors import ModelError
 from analyzer.fasttext_vectorised import DELIMITER_BYTES, EOS
 from analyzer.fasttext_vectorised import LABEL_PREFIX as LABEL_PREFIX_BYTES
-from analyzer.symbol_density import with_density_marker
 
 STRIP_CHARS = (
     string.punctuation
@@ -164,5 +163,5 @@ def prepare_line(
 ) -> str:
     """The classifier's line for `text`: normalised, its symbol-density marker in front when the
     model uses one (`analyzer.symbol_density`), then annotated when the model uses a lexicon."""
-    line = with_density_marker(text_normalise.normalise_for_classifier(text, head_chars), symbol_bins)
+    line = text_normalise.normalise_for_classifier(text, head_chars, symbol_bins)
     return line if lexicon is None else lexicon.annotate(line)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from generated import labeled_rows, make_text, write_jsonl_gz
 from analyzer import DOMAINS, text_normalise
 from analyzer.classifier_model import FASTTEXT_MAGIC, DomainModel, apply_temperature
 from analyzer.errors import InputError, ModelError
+from analyzer.symbol_density import SYMBOL_DENSITY_BINS
 from analyzer.training.card import targets_table
 from analyzer.training.data import LabeledData, read_labeled
 from analyzer.training.evaluate import (
@@ -175,20 +177,25 @@ def test_broken_sidecar_raises_model_error(trained: TrainReport, tmp_path: Path)
 def test_training_and_prediction_use_the_same_normalisation(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[int | None] = []
+    calls: list[tuple[int | None, tuple[float, ...]]] = []
     original = text_normalise.normalise_for_classifier
 
-    def recording(text: str, head_chars: int | None = text_normalise.DEFAULT_HEAD_CHARS) -> str:
-        calls.append(head_chars)
-        return original(text, head_chars)
+    def recording(
+        text: str,
+        head_chars: int | None = text_normalise.DEFAULT_HEAD_CHARS,
+        symbol_bins: Sequence[float] = (),
+    ) -> str:
+        calls.append((head_chars, tuple(symbol_bins)))
+        return original(text, head_chars, symbol_bins)
 
     monkeypatch.setattr(text_normalise, "normalise_for_classifier", recording)
     report = train_tiny(tmp_path)
-    assert len(calls) >= 400, "training must normalise through text_normalise.normalise_for_classifier"
+    with_marker = sum(bins == SYMBOL_DENSITY_BINS for _, bins in calls)
+    assert with_marker >= 400, "training lines must come from text_normalise.normalise_for_classifier"
     model = DomainModel.load(report.model_path)  # loading normalises the sidecar lexicon's words
     calls.clear()
     model.predict_proba(["a", "b", "c"])
-    assert calls == [2000, 2000, 2000]
+    assert calls == [(2000, SYMBOL_DENSITY_BINS)] * 3
 
 
 def test_prediction_sees_what_normalisation_returns(
@@ -196,7 +203,9 @@ def test_prediction_sees_what_normalisation_returns(
 ) -> None:
     model = DomainModel.load(trained.model_path)
     finance_line = text_normalise.normalise_for_classifier(make_text("finance", random.Random(3)))
-    monkeypatch.setattr(text_normalise, "normalise_for_classifier", lambda text, head_chars: finance_line)
+    monkeypatch.setattr(
+        text_normalise, "normalise_for_classifier", lambda text, head_chars, bins: finance_line
+    )
     probs = model.predict_proba([make_text("code", random.Random(4))])
     assert DOMAINS[int(probs.argmax())] == "finance"
 
