@@ -42,8 +42,9 @@ class EstimateSettings:
     """One of ESTIMATORS. cc is the default because, judged by cross-fitted models on the shared
     corpus (bench/estimate_accuracy.py), it had the smallest errors: the dev set's per-class error
     rates and the model's training prior did not carry over to the corpus, so acc/pacc over-corrected
-    finance and other by 2-3 points; cc stayed within 0.85 (14 of 15 intervals covering) and emq
-    within 0.92 (13 of 15), and emq did worse on 20% samples too (README)."""
+    finance and other by 2-3 points; cc stayed within 0.94 (13 of 15 intervals covering). emq came
+    closer on the whole corpus (0.77, also 13 of 15) but its intervals missed more often on 20%
+    samples (README)."""
     block_size: int = 256
     """Consecutive rows of one shard that form one bootstrap cluster."""
     replicates: int = 1000
