@@ -426,6 +426,11 @@ DEFAULT_LABELED = REPO_ROOT.parent / "shared" / "data" / "labeled"
     "--no-lexicon", is_flag=True, help="Train on the normalised text alone, without lexicon markers."
 )
 @click.option(
+    "--no-symbol-marker",
+    is_flag=True,
+    help="Train without the symbol-density marker token (analyzer/symbol_density.py).",
+)
+@click.option(
     "--seed-rules",
     type=click.Path(path_type=Path),
     multiple=True,
@@ -473,6 +478,7 @@ def train(
     source_holdout: bool,
     lexicon: Path | None,
     no_lexicon: bool,
+    no_symbol_marker: bool,
     seed_rules: tuple[Path, ...],
     unlabeled: tuple[str, ...],
     rounds: int,
@@ -493,6 +499,9 @@ def train(
     from analyzer.training.commands import read_lexicon_option
 
     chosen_lexicon = read_lexicon_option(lexicon, no_lexicon)
+    from analyzer.symbol_density import SYMBOL_DENSITY_BINS
+
+    symbol_bins = () if no_symbol_marker else SYMBOL_DENSITY_BINS
     if not seed_rules:
         if unlabeled or more_unlabeled:
             raise InputError("--unlabeled and extra arguments need --seed-rules DIR (weak supervision)")
@@ -508,6 +517,7 @@ def train(
             workers=workers,
             holdout_sources=source_holdout,
             lexicon=chosen_lexicon,
+            symbol_bins=symbol_bins,
             command=command,
             log=lambda message: console.print(message, highlight=False),
         )
@@ -539,6 +549,7 @@ def train(
         other_ratio=other_ratio,
         seed=seed,
         lexicon=chosen_lexicon,
+        symbol_bins=symbol_bins,
     )
     result = train_weakly_supervised(
         seed_rules,

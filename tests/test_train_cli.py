@@ -11,7 +11,9 @@ import pytest
 from click.testing import CliRunner
 from generated import labeled_rows, write_jsonl_gz
 
+from analyzer.classifier_model import DomainModel
 from analyzer.cli import main
+from analyzer.symbol_density import SYMBOL_DENSITY_BINS
 from analyzer.training.train import SHIPPED_PARAMS, SHIPPED_TRAINING_SET, SHIPPED_VIEW
 
 SHIPPED_SIDECAR = Path(__file__).resolve().parents[1] / "classifiers" / "domain-v1.json"
@@ -56,6 +58,7 @@ def test_train_writes_model_card_metrics_plot_and_dev_predictions(trained: Path)
     assert "tiny.dev-predictions.parquet" in names
     sidecar = json.loads((trained / "tiny.json").read_text())
     assert sidecar["head_chars"] == 4000 and sidecar["fasttext_params"]["word_ngrams"] == 1
+    assert sidecar["symbol_density_bins"] == list(SYMBOL_DENSITY_BINS)  # the marker is on by default
     card = (trained / "tiny.card.md").read_text()
     assert "analyzer train" in card and "## Dev results" in card
     metrics = json.loads((trained / "tiny.metrics.json").read_text())
@@ -70,6 +73,23 @@ def test_shipped_settings_are_those_the_committed_model_was_trained_with() -> No
     assert sidecar["head_chars"] == SHIPPED_VIEW.head and SHIPPED_VIEW.tail == 0 and SHIPPED_VIEW.chunk == 0
     assert sidecar["training_set"] == asdict(SHIPPED_TRAINING_SET)
     assert SHIPPED_VIEW.lexicon is not None and sidecar["lexicon"] == SHIPPED_VIEW.lexicon.to_json()
+    assert sidecar["symbol_density_bins"] == list(SHIPPED_VIEW.symbol_bins)
+
+
+def test_train_without_markers_writes_a_sidecar_that_prediction_reads_plainly(
+    data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    train, dev = data
+    code, _, stderr = invoke(
+        "train", "--train", str(train), "--dev", str(dev), "--out-dir", str(tmp_path), "--name", "plain",
+        "--grid", "shipped", "--workers", "1", "--no-source-holdout", "--no-lexicon", "--no-symbol-marker",
+    )  # fmt: skip
+    assert code == 0, stderr
+    sidecar = json.loads((tmp_path / "plain.json").read_text())
+    assert "symbol_density_bins" not in sidecar and "lexicon" not in sidecar
+    model = DomainModel.load(model_file(tmp_path))
+    assert model.symbol_bins == () and model.lexicon is None
+    assert model.normalise(["A; B"]) == ["a; b"]
 
 
 def model_file(directory: Path) -> Path:

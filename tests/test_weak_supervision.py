@@ -17,6 +17,7 @@ from analyzer import DOMAINS
 from analyzer.classifier_model import DomainModel
 from analyzer.cli import main
 from analyzer.errors import InputError
+from analyzer.symbol_density import SYMBOL_DENSITY_BINS
 from analyzer.training.weak_supervision import (
     WeakSupervisionOptions,
     load_seed_rules,
@@ -173,7 +174,9 @@ def test_weak_supervision_cli(tmp_path: Path, unlabeled: list[Path]) -> None:
     assert report["documents"] == 500 and report["dev"] is None
     assert (out / "weak.bin").is_file() and (out / "weak.json").is_file()
     # like `analyzer train`, weak supervision reads the shipped lexicon's markers unless told not to
-    assert json.loads((out / "weak.json").read_text())["lexicon"]["name"] == "domain-lexicon-v3"
+    sidecar = json.loads((out / "weak.json").read_text())
+    assert sidecar["lexicon"]["name"] == "domain-lexicon-v3"
+    assert sidecar["symbol_density_bins"] == list(SYMBOL_DENSITY_BINS)
     assert DomainModel.load(out / "weak.bin").lexicon is not None
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from analyzer.errors import InputError
 from analyzer.lexicon import DomainLexicon
+from analyzer.symbol_density import SYMBOL_DENSITY_BINS
 from analyzer.training.card import evaluation_tables
 from analyzer.training.dev_predictions import write_dev_predictions
 from analyzer.training.evaluate import Evaluation
@@ -80,6 +81,7 @@ def train_supervised(
     workers: int = 2,
     holdout_sources: bool = True,
     lexicon: DomainLexicon | None = SHIPPED_LEXICON,
+    symbol_bins: tuple[float, ...] = SYMBOL_DENSITY_BINS,
     command: str = "analyzer train",
     log: Callable[[str], None] = print,
 ) -> tuple[TrainReport, Path]:
@@ -105,6 +107,7 @@ def train_supervised(
         workers=workers,
         holdout_sources=holdout_sources,
         lexicon=lexicon,
+        symbol_bins=symbol_bins,
         command=command,
         repo_root=REPO_ROOT,
         log=log,

@@ -467,6 +467,7 @@ def train_domain_classifier(
     workers: int = 2,
     training_set: TrainingSetRecipe = SHIPPED_TRAINING_SET,
     lexicon: DomainLexicon | None = SHIPPED_LEXICON,
+    symbol_bins: tuple[float, ...] = SYMBOL_DENSITY_BINS,
     log: Any = print,
 ) -> TrainReport:
     """Grid-search on dev, pick a head length, quantise if cheap, fit temperature, write model + sidecar.
@@ -486,6 +487,7 @@ def train_domain_classifier(
         workers=workers,
         training_set=training_set,
         lexicon=lexicon,
+        symbol_bins=symbol_bins,
         log=log,
     )
     report.train_path, report.dev_path = str(train_path), str(dev_path)
@@ -505,18 +507,20 @@ def train_on_data(
     workers: int,
     training_set: TrainingSetRecipe,
     lexicon: DomainLexicon | None = None,
+    symbol_bins: tuple[float, ...] = SYMBOL_DENSITY_BINS,
     log: Any,
 ) -> TrainReport:
     """`train_domain_classifier` on labeled data already read (the report's paths are left empty).
 
-    Every view reads with `lexicon` (its markers are part of the model's input, stored in the sidecar).
+    Every view reads with `lexicon` and the symbol-density marker of `symbol_bins` (() for none):
+    both are part of the model's input and stored in the sidecar.
     """
     started = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     log(f"read {len(train.texts)} train and {len(dev.texts)} dev documents")
-    views = [replace(view, lexicon=lexicon) for view in views]
-    default_view = TextView(text_normalise.DEFAULT_HEAD_CHARS, lexicon=lexicon)
+    views = [replace(view, lexicon=lexicon, symbol_bins=symbol_bins) for view in views]
+    default_view = TextView(text_normalise.DEFAULT_HEAD_CHARS, lexicon=lexicon, symbol_bins=symbol_bins)
     all_views = list(dict.fromkeys([default_view, *views]))
     with tempfile.TemporaryDirectory(prefix="analyzer-train-") as tmp:
         work = Path(tmp)
@@ -710,6 +714,7 @@ def build_classifier(
     workers: int = 2,
     training_set: TrainingSetRecipe = SHIPPED_TRAINING_SET,
     lexicon: DomainLexicon | None = SHIPPED_LEXICON,
+    symbol_bins: tuple[float, ...] = SYMBOL_DENSITY_BINS,
     holdout_sources: bool = True,
     command: str = "python -m analyzer.training",
     repo_root: str | Path | None = None,
@@ -734,6 +739,7 @@ def build_classifier(
         workers=workers,
         training_set=training_set,
         lexicon=lexicon,
+        symbol_bins=symbol_bins,
         log=log,
     )
     report.train_path, report.dev_path = str(train_path), str(dev_path)
@@ -746,7 +752,9 @@ def build_classifier(
     report.dev = dev
     dev_texts = dev_data.texts
     report.speed_by_head = speed_by_head(
-        report.model_path, dev_texts, [replace(view, lexicon=lexicon) for view in views]
+        report.model_path,
+        dev_texts,
+        [replace(view, lexicon=lexicon, symbol_bins=symbol_bins) for view in views],
     )
     report.dev_mean_chars = sum(map(len, dev_texts)) / len(dev_texts)
     if repo_root is not None:
@@ -794,7 +802,7 @@ def holdout_recipe(
     data: LabeledData, report: TrainReport, lexicon: DomainLexicon | None, workers: int, log: Any
 ) -> SourceHoldout | None:
     """Leave-one-source-out scores of the chosen configuration, or None (with a note) without sources."""
-    view = TextView(report.head_chars, lexicon=lexicon)
+    view = TextView(report.head_chars, lexicon=lexicon, symbol_bins=tuple(report.symbol_bins))
     try:
         return recipe_holdout(
             data, report.params, view, report.training_set, seed=report.seed, workers=workers, log=log

@@ -34,6 +34,7 @@ from analyzer import DOMAINS, text_normalise
 from analyzer.classifier_model import Sidecar, fasttext_probabilities
 from analyzer.errors import InputError
 from analyzer.lexicon import DomainLexicon
+from analyzer.symbol_density import SYMBOL_DENSITY_BINS
 from analyzer.training.data import LabeledData, read_labeled, write_training_file
 from analyzer.training.evaluate import Evaluation, evaluate_probabilities
 from analyzer.training.train import SHIPPED_PARAMS, FastTextParams, TextView, train_fasttext, write_sidecar
@@ -207,6 +208,8 @@ class WeakSupervisionOptions:
     head_chars: int = text_normalise.DEFAULT_HEAD_CHARS
     lexicon: DomainLexicon | None = None
     """Lexicon whose marker tokens the model reads (analyzer/lexicon.py); None: the text alone."""
+    symbol_bins: tuple[float, ...] = SYMBOL_DENSITY_BINS
+    """Bands of the symbol-density marker the model reads (analyzer/symbol_density.py); () for none."""
 
 
 @dataclass
@@ -309,7 +312,7 @@ def train_weakly_supervised(
     texts, urls = read_corpus(inputs, options.max_documents)
     if not texts:
         raise InputError("the unlabeled corpus has no documents")
-    view = TextView(options.head_chars, lexicon=options.lexicon)
+    view = TextView(options.head_chars, lexicon=options.lexicon, symbol_bins=options.symbol_bins)
     lines = [view.normalise(text) for text in texts]
     rule_labels = [rules.label(url, text) for url, text in zip(urls, texts, strict=True)]
     usable = [has_usable_url(url) for url in urls]
