@@ -1,12 +1,16 @@
-"""Test harness: read a shard into plain rows, or run the CLI in-process and open what it built."""
+"""Test harness: read a shard into plain rows, run the CLI in-process and open what it built, or load a
+model with both classifier engines."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
+import numpy as np
 from click.testing import CliRunner
 
+from analyzer.classifier_model import DomainModel
 from analyzer.cli import main
 from analyzer.config import ReaderOptions
 from analyzer.readers import read_shard
@@ -46,3 +50,17 @@ def run_and_open(corpus: Path, out: Path, model: Path, *extra: str) -> duckdb.Du
     )
     assert result.exit_code == 0, result.stderr
     return duckdb.connect(str(out / "analysis.duckdb"), read_only=True)
+
+
+def load_with_both_engines(
+    model_path: Path, texts: Sequence[str], expected_lines: Sequence[str]
+) -> tuple[dict[str, DomainModel], np.ndarray]:
+    """Load a model with each engine; check both prepare `texts` as `expected_lines` (training's
+    preparation) and predict them alike; return the models by engine and fastText's probabilities."""
+    models, probabilities = {}, {}
+    for engine in ("vectorised", "fasttext"):
+        models[engine] = DomainModel.load(model_path, engine=engine)
+        assert models[engine].normalise(texts) == list(expected_lines)
+        probabilities[engine] = models[engine].predict_proba(texts)
+    np.testing.assert_allclose(probabilities["vectorised"], probabilities["fasttext"], atol=5e-5)
+    return models, probabilities["fasttext"]

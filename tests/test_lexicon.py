@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 from generated import labeled_rows
+from harness import load_with_both_engines
 from test_fasttext_vectorised import TRICKY_LINES
 
 from analyzer import DOMAINS
-from analyzer.classifier_model import DomainModel, Sidecar, fasttext_probabilities, model_labels
+from analyzer.classifier_model import Sidecar, fasttext_probabilities, model_labels
 from analyzer.errors import ModelError
 from analyzer.fasttext_vectorised import VectorisedFastText
 from analyzer.lexicon import DomainLexicon, marker_token, prepare_line
@@ -163,14 +164,9 @@ def test_sidecar_carries_the_lexicon_to_prediction(tmp_path: Path) -> None:
     stored = json.loads(model_path.with_suffix(".json").read_text())["lexicon"]
     assert DomainLexicon.from_mapping(stored, "sidecar") == LEXICON
     texts = ["The Court heard the plaintiff's appeal.", "Dividend and bond revenue rose.", "", "Tea."]
-    by_engine = {}
-    for engine in ("vectorised", "fasttext"):
-        loaded = DomainModel.load(model_path, engine=engine)
-        assert loaded.lexicon == LEXICON
-        # one preparation for training and prediction
-        assert loaded.normalise(texts) == [view.normalise(text) for text in texts]
-        by_engine[engine] = loaded.predict_proba(texts)
-    np.testing.assert_allclose(by_engine["vectorised"], by_engine["fasttext"], atol=5e-5)
+    # one preparation for training and prediction, on both engines
+    models, _ = load_with_both_engines(model_path, texts, [view.normalise(text) for text in texts])
+    assert all(loaded.lexicon == LEXICON for loaded in models.values())
 
 
 def test_training_lines_carry_markers_only_with_a_lexicon() -> None:

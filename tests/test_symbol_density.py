@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from generated import labeled_rows
+from harness import load_with_both_engines
 
 from analyzer import DOMAINS
 from analyzer.classifier_model import DomainModel, Sidecar
@@ -81,13 +82,8 @@ def test_sidecar_carries_the_bands_and_both_engines_read_them(tmp_path: Path) ->
     )
     texts = [row["text"] for row in labeled_rows(40, seed=9)] + ["int main() { return 0; }", "", "Tea."]
     view = TextView(4000)
-    by_engine = {}
-    for engine in ("vectorised", "fasttext"):
-        loaded = DomainModel.load(model_path, engine=engine)
-        assert loaded.symbol_bins == SYMBOL_DENSITY_BINS
-        assert loaded.normalise(texts) == [view.normalise(text) for text in texts]
-        by_engine[engine] = loaded.predict_proba(texts)
-    np.testing.assert_allclose(by_engine["vectorised"], by_engine["fasttext"], atol=5e-5)
+    models, with_marker = load_with_both_engines(model_path, texts, [view.normalise(text) for text in texts])
+    assert all(loaded.symbol_bins == SYMBOL_DENSITY_BINS for loaded in models.values())
     # the marker is part of what the model reads: dropping it from the sidecar changes predictions
     sidecar_path = model_path.with_suffix(".json")
     payload = json.loads(sidecar_path.read_text())
@@ -95,7 +91,7 @@ def test_sidecar_carries_the_bands_and_both_engines_read_them(tmp_path: Path) ->
     sidecar_path.write_text(json.dumps(payload))
     without = DomainModel.load(model_path)
     assert without.symbol_bins == ()
-    assert np.abs(without.predict_proba(texts) - by_engine["fasttext"]).max() > 1e-3
+    assert np.abs(without.predict_proba(texts) - with_marker).max() > 1e-3
 
 
 @pytest.mark.parametrize(
