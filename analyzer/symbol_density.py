@@ -42,11 +42,6 @@ def byte_density(encoded: bytes) -> float:
     return len(encoded.translate(None, _OTHER_BYTES)) / len(encoded)
 
 
-def symbol_density(line: str) -> float:
-    """Fraction of the line's UTF-8 bytes that are CODE_SYMBOLS (0.0 for an empty line)."""
-    return byte_density(line.encode("utf-8", "surrogatepass"))
-
-
 def density_marker(band: int) -> str:
     """The token for density band `band` (0 = below the first edge)."""
     return f"__symbols{band}__"
@@ -62,12 +57,6 @@ def with_density_marker_bytes(encoded: bytes, bins: Sequence[float]) -> bytes:
     if not bins or not encoded.strip():
         return encoded
     return _MARKER_PREFIXES[bisect_right(bins, byte_density(encoded))] + encoded
-
-
-def with_density_marker(line: str, bins: Sequence[float]) -> str:
-    """`with_density_marker_bytes` for a str line."""
-    encoded = line.encode("utf-8", "surrogatepass")
-    return with_density_marker_bytes(encoded, bins).decode("utf-8", "surrogatepass")
 
 
 def checked_bins(raw: object, origin: str) -> tuple[float, ...]:

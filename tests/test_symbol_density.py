@@ -15,33 +15,32 @@ from analyzer import DOMAINS
 from analyzer.classifier_model import DomainModel, Sidecar
 from analyzer.errors import ModelError
 from analyzer.lexicon import DomainLexicon, marker_token, prepare_line
-from analyzer.symbol_density import (
-    SYMBOL_DENSITY_BINS,
-    density_marker,
-    symbol_density,
-    with_density_marker,
-)
+from analyzer.symbol_density import SYMBOL_DENSITY_BINS, byte_density, density_marker
+from analyzer.text_normalise import normalise_for_classifier
 from analyzer.training.train import SHIPPED_PARAMS, TextView, write_sidecar
 
 BINS = (0.01, 0.1)
 
 
 def test_density_counts_code_symbols_per_utf8_byte() -> None:
-    assert symbol_density("") == 0.0
-    assert symbol_density("abcd") == 0.0
-    assert symbol_density("a;b{") == pytest.approx(2 / 4)
-    assert symbol_density("x = f(y);") == pytest.approx(4 / 9)  # = ( ) ; (spaces are not symbols)
+    assert byte_density(b"") == 0.0
+    assert byte_density(b"abcd") == 0.0
+    assert byte_density(b"a;b{") == pytest.approx(2 / 4)
+    assert byte_density(b"x = f(y);") == pytest.approx(4 / 9)  # = ( ) ; (spaces are not symbols)
     # 'é' is two UTF-8 bytes: the denominator is bytes, as the byte table reads them
-    assert symbol_density("é;") == pytest.approx(1 / 3)
+    assert byte_density("é;".encode()) == pytest.approx(1 / 3)
 
 
 def test_marker_band_counts_the_edges_at_or_below_the_density() -> None:
+    def prepared(line: str, bins: tuple[float, ...]) -> str:
+        return normalise_for_classifier(line, None, bins)  # these lines are already normalised
+
     prose = "the court heard the appeal " * 10
-    assert with_density_marker(prose, BINS) == f"{density_marker(0)} {prose}"
-    assert with_density_marker("a" * 99 + ";", BINS).startswith(density_marker(1) + " ")  # exactly 0.01
-    assert with_density_marker("if (x) { y(); }", BINS).startswith(density_marker(2) + " ")
-    assert with_density_marker(prose, ()) == prose  # a model without the marker
-    assert with_density_marker("   ", BINS) == "   "  # an empty document gets no marker either
+    assert prepared(prose, BINS) == f"{density_marker(0)} {prose}"
+    assert prepared("a" * 99 + ";", BINS).startswith(density_marker(1) + " ")  # exactly 0.01
+    assert prepared("if (x) { y(); }", BINS).startswith(density_marker(2) + " ")
+    assert prepared(prose, ()) == prose  # a model without the marker
+    assert prepared("   ", BINS) == "   "  # an empty document gets no marker either
 
 
 def test_density_is_read_before_the_lexicon_adds_its_underscored_markers() -> None:
