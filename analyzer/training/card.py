@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from analyzer import DOMAINS
+from analyzer.symbol_density import CODE_SYMBOLS
 from analyzer.training.evaluate import Evaluation
 from analyzer.training.examples import MIN_WINDOW_CHARS
 from analyzer.training.source_holdout import MIN_SOURCE_DOCUMENTS, SourceHoldout
@@ -209,9 +210,10 @@ between models smaller than this spread is the seed's luck, not the recipe's:
     )
     if report.symbol_bins:
         edges = ", ".join(f"{edge:g}" for edge in report.symbol_bins)
+        symbols = CODE_SYMBOLS.decode("ascii")
         density_step = f"""A symbol-density marker goes in front (`analyzer.symbol_density`, counted
    on the folded bytes): the share of the line's bytes that are code punctuation
-   (`;{{}}=()<>[]_#/*\\|$&`), binned at {edges}, as one token `__symbols<band>__`,
+   (`{symbols}`), binned at {edges}, as one token `__symbols<band>__`,
    because fastText sees punctuation only inside single tokens and a page about software otherwise
    reads much like source code. """
         density_limit = (

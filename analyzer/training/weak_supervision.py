@@ -379,7 +379,7 @@ def train_weakly_supervised(
             stale.unlink()
             log(f"removed {stale} (it belonged to an earlier model of this name)")
     sidecar = Sidecar(name, DOMAINS, 1.0, view.head, {})
-    write_sidecar(model_path, sidecar, options.params, options.seed, None, options.lexicon, view.symbol_bins)
+    write_sidecar(model_path, sidecar, options.params, options.seed, None, view.lexicon, view.symbol_bins)
     result = WeakSupervisionResult(
         model_path=str(model_path),
         report_path=str(out / f"{name}.weak-supervision.json"),
