@@ -66,7 +66,7 @@ from analyzer.shards import resolve_shards
 from analyzer.training.data import LabeledData, read_labeled, write_training_file
 from analyzer.training.dev_predictions import write_dev_predictions
 from analyzer.training.examples import TrainingSetRecipe
-from analyzer.training.train import FastTextParams, TextView, train_fasttext, view_training_set
+from analyzer.training.train import FastTextParams, TextView, train_fasttext, view_training_set, write_sidecar
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -173,12 +173,8 @@ def train_fold_model(train: LabeledData, keep: list[int], sidecar: Sidecar, work
     model = train_fasttext(train_file, params, seed=0)
     path = work / "fold.bin"
     model.save_model(str(path))
-    fold_sidecar = {"name": "fold", "labels": list(DOMAINS), "temperature": 1.0, "head_chars": head}
-    if lexicon is not None:
-        fold_sidecar["lexicon"] = sidecar.extra["lexicon"]
-    if bins:
-        fold_sidecar["symbol_density_bins"] = list(bins)
-    (work / "fold.json").write_text(json.dumps(fold_sidecar))
+    # the one sidecar writer, so the fold model is prepared exactly as the shipped one
+    write_sidecar(path, Sidecar("fold", DOMAINS, 1.0, head, {}), params, 0, recipe, lexicon, bins)
     return path
 
 
