@@ -29,6 +29,7 @@ from analyzer.config import CLASSIFIER_ENGINES as ENGINES
 from analyzer.errors import ModelError
 from analyzer.fasttext_vectorised import VectorisedFastText
 from analyzer.lexicon import DomainLexicon
+from analyzer.line_markers import LineMarkers
 from analyzer.symbol_density import checked_bins
 
 FASTTEXT_MAGIC = 793712314
@@ -250,7 +251,12 @@ def read_sidecar(sidecar: Path, model_path: Path) -> Sidecar:
         ) from exc
 
 
-def lexicon_of(sidecar: Sidecar, model_path: Path) -> DomainLexicon | None:
+def markers_of(sidecar: Sidecar, model_path: Path) -> LineMarkers:
+    """The line markers a model was trained with (stored in its sidecar; none when absent)."""
+    return LineMarkers(_stored_lexicon(sidecar, model_path), _stored_symbol_bins(sidecar, model_path))
+
+
+def _stored_lexicon(sidecar: Sidecar, model_path: Path) -> DomainLexicon | None:
     """The lexicon a model was trained with (stored in its sidecar), or None."""
     stored = sidecar.extra.get("lexicon")
     if stored is None:
@@ -260,7 +266,7 @@ def lexicon_of(sidecar: Sidecar, model_path: Path) -> DomainLexicon | None:
     return DomainLexicon.from_mapping(stored, f"in the sidecar of {model_path}")
 
 
-def symbol_bins_of(sidecar: Sidecar, model_path: Path) -> tuple[float, ...]:
+def _stored_symbol_bins(sidecar: Sidecar, model_path: Path) -> tuple[float, ...]:
     """The symbol-density bands a model was trained with (stored in its sidecar), or () for none."""
     stored = sidecar.extra.get("symbol_density_bins")
     if stored is None:
@@ -345,8 +351,7 @@ class DomainModel:
         self.engine = engine
         self.vectorised: VectorisedFastText | None = None
         self.vectorised_columns: list[int] = []
-        self.lexicon = lexicon_of(sidecar, path)
-        self.symbol_bins = symbol_bins_of(sidecar, path)
+        self.markers = markers_of(sidecar, path)
         if engine not in ENGINES:
             raise ModelError(f"unknown classifier engine {engine!r}; choose one of {', '.join(ENGINES)}")
 
@@ -397,14 +402,14 @@ class DomainModel:
         """Return the lines fastText sees for `texts` (the training-time preparation, density and
         lexicon markers included)."""
         lines = self.unannotated_lines(texts)
-        return lines if self.lexicon is None else [self.lexicon.annotate(line) for line in lines]
+        return lines if self.markers.lexicon is None else [self.markers.annotate(line) for line in lines]
 
     def unannotated_lines(self, texts: Sequence[str]) -> list[str]:
         """`normalise` without the lexicon markers (what the vectorised engine reads)."""
         if self.label_map is not None and self.label_map.preprocessing == "raw":
             return [raw_line(text, self.head_chars) for text in texts]
-        normalise, head, bins = text_normalise.normalise_for_classifier, self.head_chars, self.symbol_bins
-        return [normalise(text, head, bins) for text in texts]
+        normalise, head = self.markers.unannotated_line, self.head_chars
+        return [normalise(text, head) for text in texts]
 
     def predict_label_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Return calibrated probabilities over the model's own labels (columns in `labels` order)."""
@@ -433,7 +438,7 @@ class DomainModel:
                 )
             return None
         if self.vectorised is None:
-            self.vectorised = VectorisedFastText.from_fasttext(self.ft_model, self.lexicon)
+            self.vectorised = VectorisedFastText.from_fasttext(self.ft_model, self.markers.lexicon)
             # the engine's columns come in the model's label order; `labels` may order them otherwise
             own_order = model_labels(self.ft_model)
             self.vectorised_columns = [own_order.index(label) for label in self.labels]

@@ -496,12 +496,9 @@ def train(
     exists, is only used to report how good the result is.
     """
     command = "analyzer train " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["train"] else "analyzer train"
-    from analyzer.training.commands import read_lexicon_option
+    from analyzer.training.commands import read_markers_option
 
-    chosen_lexicon = read_lexicon_option(lexicon, no_lexicon)
-    from analyzer.symbol_density import SYMBOL_DENSITY_BINS
-
-    symbol_bins = () if no_symbol_marker else SYMBOL_DENSITY_BINS
+    markers = read_markers_option(lexicon, no_lexicon, no_symbol_marker)
     if not seed_rules:
         if unlabeled or more_unlabeled:
             raise InputError("--unlabeled and extra arguments need --seed-rules DIR (weak supervision)")
@@ -516,8 +513,7 @@ def train(
             seed=seed,
             workers=workers,
             holdout_sources=source_holdout,
-            lexicon=chosen_lexicon,
-            symbol_bins=symbol_bins,
+            markers=markers,
             command=command,
             log=lambda message: console.print(message, highlight=False),
         )
@@ -548,8 +544,7 @@ def train(
         growth=growth,
         other_ratio=other_ratio,
         seed=seed,
-        lexicon=chosen_lexicon,
-        symbol_bins=symbol_bins,
+        markers=markers,
     )
     result = train_weakly_supervised(
         seed_rules,

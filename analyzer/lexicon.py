@@ -153,15 +153,3 @@ class DomainLexicon:
         pairs = zip(self.markers, counts, strict=True)
         markers = " ".join(marker for marker, count in pairs for _ in range(count))
         return f"{markers} {line}"
-
-
-def prepare_line(
-    text: str,
-    head_chars: int | None,
-    lexicon: DomainLexicon | None,
-    symbol_bins: Sequence[float] = (),
-) -> str:
-    """The classifier's line for `text`: normalised, its symbol-density marker in front when the
-    model uses one (`analyzer.symbol_density`), then annotated when the model uses a lexicon."""
-    line = text_normalise.normalise_for_classifier(text, head_chars, symbol_bins)
-    return line if lexicon is None else lexicon.annotate(line)

@@ -8,7 +8,7 @@ with the shipped fastText settings and head:
 - `holdout`: train and dev pooled, each source of at least 20 documents predicted by a model
   trained on all other sources (analyzer/training/source_holdout.py): pooled macro-F1, per-label
   F1 and per-source accuracy.
-The shipped variant (SHIPPED_TRAINING_SET with SHIPPED_VIEW's lexicon and density bands) should be
+The shipped variant (SHIPPED_TRAINING_SET with shipped_markers(): lexicon and density bands) should be
 the one with the best holdout macro-F1; its dev cost is reported beside it.
 
 Usage: .venv/bin/python bench/classifier_sources.py [--data DIR] [--out JSON] [--workers N]
@@ -29,18 +29,19 @@ from typing import Any
 
 from analyzer import DOMAINS
 from analyzer.classifier_model import fasttext_probabilities
-from analyzer.lexicon import DomainLexicon
+from analyzer.line_markers import NO_MARKERS, LineMarkers
 from analyzer.symbol_density import SYMBOL_DENSITY_BINS
 from analyzer.training.data import read_labeled, write_training_file
 from analyzer.training.evaluate import evaluate_probabilities
 from analyzer.training.examples import AS_READ, TrainingSetRecipe
 from analyzer.training.train import (
-    SHIPPED_LEXICON,
     SHIPPED_PARAMS,
     SHIPPED_TRAINING_SET,
-    SHIPPED_VIEW,
+    TextView,
     pooled_data,
     recipe_holdout,
+    shipped_markers,
+    shipped_view,
     train_fasttext,
     view_training_set,
 )
@@ -51,20 +52,20 @@ REPO = Path(__file__).resolve().parents[1]
 @dataclass(frozen=True)
 class Variant:
     recipe: TrainingSetRecipe
-    lexicon: DomainLexicon | None = None
-    symbol_bins: tuple[float, ...] = ()
+    markers: LineMarkers = NO_MARKERS
 
 
 BALANCED_WINDOWS = TrainingSetRecipe(source_balance=0.5, extra_windows=2)
+SHIPPED_MARKERS = shipped_markers()
 VARIANTS: dict[str, Variant] = {
     "as read": Variant(AS_READ),
     "balanced": Variant(TrainingSetRecipe(source_balance=0.5, extra_windows=0)),
     "extra windows": Variant(TrainingSetRecipe(source_balance=1.0, extra_windows=2)),
     "balanced + extra windows": Variant(BALANCED_WINDOWS),
     "half-balanced + extra windows": Variant(TrainingSetRecipe(source_balance=0.75, extra_windows=2)),
-    "balanced + extra windows + lexicon": Variant(BALANCED_WINDOWS, SHIPPED_LEXICON),
+    "balanced + extra windows + lexicon": Variant(BALANCED_WINDOWS, LineMarkers(SHIPPED_MARKERS.lexicon)),
     "balanced + extra windows + lexicon + symbol density": Variant(
-        BALANCED_WINDOWS, SHIPPED_LEXICON, SYMBOL_DENSITY_BINS
+        BALANCED_WINDOWS, LineMarkers(SHIPPED_MARKERS.lexicon, SYMBOL_DENSITY_BINS)
     ),
 }
 
@@ -87,8 +88,8 @@ def main() -> int:
             if name in previous:
                 results[name] = previous[name]
             continue
-        recipe, lexicon = variant.recipe, variant.lexicon
-        view = replace(SHIPPED_VIEW, lexicon=lexicon, symbol_bins=variant.symbol_bins)
+        recipe, lexicon = variant.recipe, variant.markers.lexicon
+        view: TextView = replace(shipped_view(), markers=variant.markers)
         dev_lines = [view.normalise(text) for text in dev.texts]
         with tempfile.TemporaryDirectory() as tmp:
             train_file = Path(tmp) / "train.txt"
@@ -100,7 +101,7 @@ def main() -> int:
         results[name] = {
             "recipe": asdict(recipe),
             "lexicon": None if lexicon is None else lexicon.name,
-            "symbol_density_bins": list(variant.symbol_bins),
+            "symbol_density_bins": list(variant.markers.symbol_bins),
             "dev_macro_f1": dev_eval.macro_f1,
             "dev_f1": {label: scores.f1 for label, scores in dev_eval.per_label.items()},
             "holdout_macro_f1": holdout.pooled.macro_f1,
@@ -117,11 +118,11 @@ def main() -> int:
     shipped = next(
         name
         for name, variant in VARIANTS.items()
-        if variant == Variant(SHIPPED_TRAINING_SET, SHIPPED_VIEW.lexicon, SHIPPED_VIEW.symbol_bins)
+        if variant == Variant(SHIPPED_TRAINING_SET, SHIPPED_MARKERS)
     )
     payload = {
         "params": asdict(params),
-        "head_chars": SHIPPED_VIEW.head,
+        "head_chars": shipped_view().head,
         "recipes": results,
         "best_holdout": best,
         "shipped": shipped,

@@ -46,10 +46,9 @@ from analyzer import DOMAINS
 from analyzer.classifier_model import (
     DomainModel,
     Sidecar,
-    lexicon_of,
+    markers_of,
     read_sidecar,
     sidecar_path_for,
-    symbol_bins_of,
 )
 from analyzer.config import ReaderOptions, shipped_model_path
 from analyzer.estimates.dev_predictions import DevPredictions, load_dev_predictions
@@ -164,9 +163,7 @@ def train_fold_model(train: LabeledData, keep: list[int], sidecar: Sidecar, work
     params = FastTextParams(**sidecar.extra["fasttext_params"])
     recipe = TrainingSetRecipe(**sidecar.extra["training_set"])
     head = sidecar.head_chars
-    lexicon = lexicon_of(sidecar, shipped_model_path())
-    bins = symbol_bins_of(sidecar, shipped_model_path())
-    view = TextView(head, lexicon=lexicon, symbol_bins=bins)
+    view = TextView(head, markers=markers_of(sidecar, shipped_model_path()))
     train_file = work / "train.txt"
     write_training_file(*view_training_set(train, keep, view, recipe), train_file)
     # train_fasttext runs one thread: fastText is then deterministic, so reruns give the same folds
@@ -174,7 +171,7 @@ def train_fold_model(train: LabeledData, keep: list[int], sidecar: Sidecar, work
     path = work / "fold.bin"
     model.save_model(str(path))
     # the one sidecar writer, so the fold model is prepared exactly as the shipped one
-    write_sidecar(path, Sidecar("fold", DOMAINS, 1.0, head, {}), params, 0, recipe, lexicon, bins)
+    write_sidecar(path, Sidecar("fold", DOMAINS, 1.0, head, {}), params, 0, recipe, view.markers)
     return path
 
 

@@ -18,13 +18,15 @@ from analyzer import DOMAINS
 from analyzer.classifier_model import Sidecar, fasttext_probabilities, model_labels
 from analyzer.errors import ModelError
 from analyzer.fasttext_vectorised import VectorisedFastText
-from analyzer.lexicon import DomainLexicon, marker_token, prepare_line
+from analyzer.lexicon import DomainLexicon, marker_token
+from analyzer.line_markers import NO_MARKERS, LineMarkers
+from analyzer.symbol_density import SYMBOL_DENSITY_BINS
 from analyzer.text_normalise import normalise_for_classifier
 from analyzer.training.examples import AS_READ
 from analyzer.training.train import (
-    SHIPPED_LEXICON,
     SHIPPED_PARAMS,
     TextView,
+    shipped_markers,
     view_training_set,
     write_sidecar,
 )
@@ -69,8 +71,8 @@ def test_annotate_puts_markers_in_front_and_leaves_other_lines_alone() -> None:
         f"{marker_token('law')} {marker_token('medical')} the court and the patient"
     )
     assert LEXICON.annotate("nothing to see") == "nothing to see"
-    assert prepare_line("The COURT", None, None) == "the court"
-    assert prepare_line("The COURT", None, LEXICON) == f"{marker_token('law')} the court"
+    assert NO_MARKERS.line("The COURT", None) == "the court"
+    assert LineMarkers(LEXICON).line("The COURT", None) == f"{marker_token('law')} the court"
 
 
 def test_lexicon_files_that_cannot_be_used_give_one_clear_error(tmp_path: Path) -> None:
@@ -99,11 +101,13 @@ def test_lexicon_files_that_cannot_be_used_give_one_clear_error(tmp_path: Path) 
 
 
 def test_shipped_lexicon_covers_every_label_with_distinct_words() -> None:
-    assert set(SHIPPED_LEXICON.words) == {"finance", "law", "code", "medical", "other"}
-    for domain, words in SHIPPED_LEXICON.words.items():
+    shipped = shipped_markers().lexicon
+    assert shipped is not None
+    assert set(shipped.words) == {"finance", "law", "code", "medical", "other"}
+    for domain, words in shipped.words.items():
         assert len(words) >= 100, domain
         assert all(word == normalise_for_classifier(word, None) and " " not in word for word in words)
-    shared = set(SHIPPED_LEXICON.words["law"]) & set(SHIPPED_LEXICON.words["finance"])
+    shared = set(shipped.words["law"]) & set(shipped.words["finance"])
     assert len(shared) <= 5, shared  # the lists are meant to tell domains apart
 
 
@@ -119,7 +123,7 @@ def train_lexicon_model(directory: Path, **params: Any) -> Any:
             words = row["text"].split()
             if row["label"] in planted and rng.random() < 0.7:
                 words.insert(rng.randrange(len(words)), planted[row["label"]])
-            line = prepare_line(" ".join(words), None, LEXICON)
+            line = LineMarkers(LEXICON).line(" ".join(words), None)
             handle.write(f"__label__{row['label']} {line}\n")
     return fasttext.train_supervised(
         str(path), thread=1, seed=1, verbose=0, epoch=10, lr=0.5, bucket=5000, **params
@@ -158,22 +162,22 @@ def test_sidecar_carries_the_lexicon_to_prediction(tmp_path: Path) -> None:
     model = train_lexicon_model(tmp_path, minn=3, maxn=5, dim=8)
     model_path = tmp_path / "lexical.bin"
     model.save_model(str(model_path))
-    view = TextView(4000, lexicon=LEXICON)
+    view = TextView(4000, markers=LineMarkers(LEXICON, SYMBOL_DENSITY_BINS))
     sidecar = Sidecar("lexical", DOMAINS, 1.0, 4000, {})
-    write_sidecar(model_path, sidecar, SHIPPED_PARAMS, 0, None, LEXICON, view.symbol_bins)
+    write_sidecar(model_path, sidecar, SHIPPED_PARAMS, 0, None, view.markers)
     stored = json.loads(model_path.with_suffix(".json").read_text())["lexicon"]
     assert DomainLexicon.from_mapping(stored, "sidecar") == LEXICON
     texts = ["The Court heard the plaintiff's appeal.", "Dividend and bond revenue rose.", "", "Tea."]
     # one preparation for training and prediction, on both engines
     models, _ = load_with_both_engines(model_path, texts, [view.normalise(text) for text in texts])
-    assert all(loaded.lexicon == LEXICON for loaded in models.values())
+    assert all(loaded.markers == view.markers for loaded in models.values())
 
 
 def test_training_lines_carry_markers_only_with_a_lexicon() -> None:
     from analyzer.training.data import LabeledData
 
     data = LabeledData(["The court ruled. " * 300], ["law"], ["s"])
-    with_lexicon, _ = view_training_set(data, None, TextView(1000, lexicon=LEXICON), AS_READ)
+    with_lexicon, _ = view_training_set(data, None, TextView(1000, markers=LineMarkers(LEXICON)), AS_READ)
     without, _ = view_training_set(data, None, TextView(1000), AS_READ)
     assert all(line.startswith(marker_token("law")) for line in with_lexicon)
     assert len(with_lexicon) == len(without) and not any(marker_token("law") in line for line in without)

@@ -14,7 +14,8 @@ from harness import load_with_both_engines
 from analyzer import DOMAINS
 from analyzer.classifier_model import DomainModel, Sidecar
 from analyzer.errors import ModelError
-from analyzer.lexicon import DomainLexicon, marker_token, prepare_line
+from analyzer.lexicon import DomainLexicon, marker_token
+from analyzer.line_markers import LineMarkers
 from analyzer.symbol_density import SYMBOL_DENSITY_BINS, byte_density, density_marker
 from analyzer.text_normalise import normalise_for_classifier
 from analyzer.training.train import SHIPPED_PARAMS, TextView, write_sidecar
@@ -46,8 +47,8 @@ def test_marker_band_counts_the_edges_at_or_below_the_density() -> None:
 def test_density_is_read_before_the_lexicon_adds_its_underscored_markers() -> None:
     lexicon = DomainLexicon.from_mapping({"name": "t", "domains": {"law": "court"}}, "test")
     text = "The court; " + "and the court " * 20
-    plain = prepare_line(text, None, None, BINS)
-    annotated = prepare_line(text, None, lexicon, BINS)
+    plain = LineMarkers(symbol_bins=BINS).line(text, None)
+    annotated = LineMarkers(lexicon, BINS).line(text, None)
     band_marker = plain.split()[0]
     assert band_marker == density_marker(0)
     # lexicon markers in front, then the same density marker and line
@@ -59,7 +60,7 @@ def train_density_model(directory: Path, bins: tuple[float, ...]) -> Path:
     import fasttext
 
     path = directory / "train.txt"
-    view = TextView(4000, symbol_bins=bins)
+    view = TextView(4000, markers=LineMarkers(symbol_bins=bins))
     with path.open("w", encoding="utf-8") as handle:
         for row in labeled_rows(300, seed=4):
             # code rows carry code punctuation, so the bands mean something to the model
@@ -70,7 +71,7 @@ def train_density_model(directory: Path, bins: tuple[float, ...]) -> Path:
     )
     model_path = directory / "dense.bin"
     model.save_model(str(model_path))
-    write_sidecar(model_path, Sidecar("dense", DOMAINS, 1.0, 4000, {}), SHIPPED_PARAMS, 0, None, None, bins)
+    write_sidecar(model_path, Sidecar("dense", DOMAINS, 1.0, 4000, {}), SHIPPED_PARAMS, 0, None, view.markers)
     return model_path
 
 
@@ -80,16 +81,16 @@ def test_sidecar_carries_the_bands_and_both_engines_read_them(tmp_path: Path) ->
         SYMBOL_DENSITY_BINS
     )
     texts = [row["text"] for row in labeled_rows(40, seed=9)] + ["int main() { return 0; }", "", "Tea."]
-    view = TextView(4000)
+    view = TextView(4000, markers=LineMarkers(symbol_bins=SYMBOL_DENSITY_BINS))
     models, with_marker = load_with_both_engines(model_path, texts, [view.normalise(text) for text in texts])
-    assert all(loaded.symbol_bins == SYMBOL_DENSITY_BINS for loaded in models.values())
+    assert all(loaded.markers.symbol_bins == SYMBOL_DENSITY_BINS for loaded in models.values())
     # the marker is part of what the model reads: dropping it from the sidecar changes predictions
     sidecar_path = model_path.with_suffix(".json")
     payload = json.loads(sidecar_path.read_text())
     del payload["symbol_density_bins"]
     sidecar_path.write_text(json.dumps(payload))
     without = DomainModel.load(model_path)
-    assert without.symbol_bins == ()
+    assert without.markers.symbol_bins == ()
     assert np.abs(without.predict_proba(texts) - with_marker).max() > 1e-3
 
 

@@ -13,8 +13,9 @@ from generated import labeled_rows, write_jsonl_gz
 
 from analyzer.classifier_model import DomainModel
 from analyzer.cli import main
+from analyzer.line_markers import NO_MARKERS
 from analyzer.symbol_density import SYMBOL_DENSITY_BINS
-from analyzer.training.train import SHIPPED_PARAMS, SHIPPED_TRAINING_SET, SHIPPED_VIEW
+from analyzer.training.train import SHIPPED_PARAMS, SHIPPED_TRAINING_SET, shipped_view
 
 SHIPPED_SIDECAR = Path(__file__).resolve().parents[1] / "classifiers" / "domain-v1.json"
 
@@ -70,10 +71,11 @@ def test_shipped_settings_are_those_the_committed_model_was_trained_with() -> No
     """`--grid shipped` retrains domain-v1 only if these constants match what its sidecar records."""
     sidecar = json.loads(SHIPPED_SIDECAR.read_text())
     assert sidecar["fasttext_params"] == asdict(SHIPPED_PARAMS)
-    assert sidecar["head_chars"] == SHIPPED_VIEW.head and SHIPPED_VIEW.tail == 0 and SHIPPED_VIEW.chunk == 0
+    view = shipped_view()
+    assert sidecar["head_chars"] == view.head and view.tail == 0 and view.chunk == 0
     assert sidecar["training_set"] == asdict(SHIPPED_TRAINING_SET)
-    assert SHIPPED_VIEW.lexicon is not None and sidecar["lexicon"] == SHIPPED_VIEW.lexicon.to_json()
-    assert sidecar["symbol_density_bins"] == list(SHIPPED_VIEW.symbol_bins)
+    assert view.markers.lexicon is not None and sidecar["lexicon"] == view.markers.lexicon.to_json()
+    assert sidecar["symbol_density_bins"] == list(view.markers.symbol_bins)
 
 
 def test_train_without_markers_writes_a_sidecar_that_prediction_reads_plainly(
@@ -88,7 +90,7 @@ def test_train_without_markers_writes_a_sidecar_that_prediction_reads_plainly(
     sidecar = json.loads((tmp_path / "plain.json").read_text())
     assert "symbol_density_bins" not in sidecar and "lexicon" not in sidecar
     model = DomainModel.load(model_file(tmp_path))
-    assert model.symbol_bins == () and model.lexicon is None
+    assert model.markers == NO_MARKERS
     assert model.normalise(["A; B"]) == ["a; b"]
 
 

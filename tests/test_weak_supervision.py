@@ -152,7 +152,7 @@ def test_weak_supervision_trains_and_self_trains(tmp_path: Path, unlabeled: list
     assert result.dev is not None and result.dev.macro_f1 > 0.9
     model = DomainModel.load(result.model_path)
     assert model.labels == DOMAINS and model.head_chars == 4000
-    assert model.lexicon is None  # the library's options default to no lexicon
+    assert model.markers.lexicon is None  # the library's options default to no lexicon
     report = json.loads(Path(result.report_path).read_text())
     assert report["rule_counts"] == result.rule_counts and len(report["rounds"]) == 3
     assert any("round 2" in message for message in messages)
@@ -177,7 +177,7 @@ def test_weak_supervision_cli(tmp_path: Path, unlabeled: list[Path]) -> None:
     sidecar = json.loads((out / "weak.json").read_text())
     assert sidecar["lexicon"]["name"] == "domain-lexicon-v3"
     assert sidecar["symbol_density_bins"] == list(SYMBOL_DENSITY_BINS)
-    assert DomainModel.load(out / "weak.bin").lexicon is not None
+    assert DomainModel.load(out / "weak.bin").markers.lexicon is not None
 
 
 def test_rules_matching_no_document_of_a_domain_fail_clearly(tmp_path: Path, unlabeled: list[Path]) -> None:

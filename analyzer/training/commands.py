@@ -14,20 +14,20 @@ from pathlib import Path
 
 from analyzer.errors import InputError
 from analyzer.lexicon import DomainLexicon
-from analyzer.symbol_density import SYMBOL_DENSITY_BINS
+from analyzer.line_markers import LineMarkers
 from analyzer.training.card import evaluation_tables
 from analyzer.training.dev_predictions import write_dev_predictions
 from analyzer.training.evaluate import Evaluation
 from analyzer.training.train import (
     DEFAULT_GRID,
     DEFAULT_VIEWS,
-    SHIPPED_LEXICON,
+    SHIPPED_HEAD_CHARS,
     SHIPPED_PARAMS,
-    SHIPPED_VIEW,
     FastTextParams,
     TextView,
     TrainReport,
     build_classifier,
+    shipped_markers,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -35,9 +35,10 @@ DEFAULT_LABELED_DIR = REPO_ROOT.parent / "shared" / "data" / "labeled"
 
 GRIDS: dict[str, tuple[tuple[FastTextParams, ...], tuple[TextView, ...]]] = {
     "full": (DEFAULT_GRID, DEFAULT_VIEWS),
-    "shipped": ((SHIPPED_PARAMS,), (SHIPPED_VIEW,)),
+    "shipped": ((SHIPPED_PARAMS,), (TextView(SHIPPED_HEAD_CHARS),)),
 }
-"""`--grid full` reruns the whole search (minutes); `shipped` trains domain-v1's configuration only."""
+"""`--grid full` reruns the whole search (minutes); `shipped` trains domain-v1's configuration only
+(the views read with the markers the run asks for)."""
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -48,13 +49,17 @@ def check_name(name: str) -> None:
         raise InputError(f"--name {name!r} must be letters, digits, '.', '_' or '-' (it names the files)")
 
 
-def read_lexicon_option(path: Path | None, no_lexicon: bool) -> DomainLexicon | None:
-    """The lexicon `--lexicon PATH` / `--no-lexicon` ask for (the shipped one when neither is given)."""
+def read_markers_option(lexicon_path: Path | None, no_lexicon: bool, no_symbol_marker: bool) -> LineMarkers:
+    """The markers `--lexicon PATH` / `--no-lexicon` / `--no-symbol-marker` ask for (by default the
+    shipped lexicon and the symbol-density marker)."""
+    shipped = shipped_markers()
     if no_lexicon:
-        if path is not None:
+        if lexicon_path is not None:
             raise InputError("--lexicon and --no-lexicon contradict each other; pass one")
-        return None
-    return SHIPPED_LEXICON if path is None else DomainLexicon.load(path)
+        lexicon = None
+    else:
+        lexicon = shipped.lexicon if lexicon_path is None else DomainLexicon.load(lexicon_path)
+    return LineMarkers(lexicon, () if no_symbol_marker else shipped.symbol_bins)
 
 
 def check_out_dir(out_dir: Path) -> None:
@@ -80,12 +85,14 @@ def train_supervised(
     seed: int = 0,
     workers: int = 2,
     holdout_sources: bool = True,
-    lexicon: DomainLexicon | None = SHIPPED_LEXICON,
-    symbol_bins: tuple[float, ...] = SYMBOL_DENSITY_BINS,
+    markers: LineMarkers | None = None,
     command: str = "analyzer train",
     log: Callable[[str], None] = print,
 ) -> tuple[TrainReport, Path]:
-    """Run the recipe on labeled train/dev files; return the report and the dev-predictions path."""
+    """Run the recipe on labeled train/dev files; return the report and the dev-predictions path.
+
+    Every line carries `markers` (None: the shipped ones).
+    """
     for flag, path in (("--train", train_path), ("--dev", dev_path)):
         if not path.is_file():
             raise InputError(f"{flag} {path} does not exist; pass a labeled jsonl(.gz) or parquet file")
@@ -106,8 +113,7 @@ def train_supervised(
         seed=seed,
         workers=workers,
         holdout_sources=holdout_sources,
-        lexicon=lexicon,
-        symbol_bins=symbol_bins,
+        markers=markers,
         command=command,
         repo_root=REPO_ROOT,
         log=log,

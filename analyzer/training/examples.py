@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from analyzer.lexicon import DomainLexicon, prepare_line
+from analyzer.line_markers import NO_MARKERS, LineMarkers
 from analyzer.training.data import LabeledData
 
 MIN_WINDOW_CHARS = 500
@@ -81,18 +81,17 @@ def document_lines(
     text: str,
     head: int | None,
     extra_windows: int,
-    lexicon: DomainLexicon | None = None,
-    symbol_bins: Sequence[float] = (),
+    markers: LineMarkers = NO_MARKERS,
 ) -> list[str]:
     """The prepared head of `text` and up to `extra_windows` further windows of `head` characters."""
-    lines = [prepare_line(text, head, lexicon, symbol_bins)]
+    lines = [markers.line(text, head)]
     if head is None:
         return lines
     for number in range(1, extra_windows + 1):
         window = text[number * head : (number + 1) * head]
         if len(window) < MIN_WINDOW_CHARS:
             break
-        lines.append(prepare_line(window, None, lexicon, symbol_bins))
+        lines.append(markers.line(window, None))
     return lines
 
 

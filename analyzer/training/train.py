@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
+from functools import cache
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,8 @@ from analyzer.classifier_model import (
     file_sha256,
     silenced_stderr,
 )
-from analyzer.lexicon import DomainLexicon, prepare_line
+from analyzer.lexicon import DomainLexicon
+from analyzer.line_markers import NO_MARKERS, LineMarkers
 from analyzer.symbol_density import SYMBOL_DENSITY_BINS
 from analyzer.training.data import LabeledData, read_labeled, write_training_file
 from analyzer.training.evaluate import (
@@ -152,10 +154,8 @@ class TextView:
     head: int | None
     tail: int = 0
     chunk: int = 0
-    lexicon: DomainLexicon | None = None
-    """Lexicon whose marker tokens are added to every line (analyzer/lexicon.py), or None."""
-    symbol_bins: tuple[float, ...] = SYMBOL_DENSITY_BINS
-    """Density bands of the symbol-density marker (analyzer/symbol_density.py); () for none."""
+    markers: LineMarkers = NO_MARKERS
+    """Marker tokens put in front of every line (analyzer/line_markers.py)."""
 
     def describe(self) -> str:
         """Return e.g. 'head 6000', 'whole text', 'head 3000 + tail 3000' or 'chunks of 2000, averaged'."""
@@ -175,17 +175,17 @@ class TextView:
         if self.chunk:
             raise ValueError("a chunked view yields several lines per document; use pieces()")
         if not self.tail:
-            return prepare_line(text, self.head, self.lexicon, self.symbol_bins)
+            return self.markers.line(text, self.head)
         assert self.head is not None
         if len(text) > self.head + self.tail:
             text = text[: self.head] + "\n" + text[-self.tail :]
-        return prepare_line(text, None, self.lexicon, self.symbol_bins)
+        return self.markers.line(text, None)
 
     def training_pieces(self, text: str, extra_windows: int) -> list[str]:
         """The lines a training document gives: a head view's head plus `extra_windows` further windows
         (`examples.document_lines`); other views their `pieces` (a chunked view already uses every chunk)."""
         if self.shippable:
-            return document_lines(text, self.head, extra_windows, self.lexicon, self.symbol_bins)
+            return document_lines(text, self.head, extra_windows, self.markers)
         return self.pieces(text)
 
     def pieces(self, text: str) -> list[str]:
@@ -193,10 +193,7 @@ class TextView:
         if not self.chunk:
             return [self.normalise(text)]
         starts = range(0, max(len(text), 1), self.chunk)
-        return [
-            prepare_line(text[start : start + self.chunk], None, self.lexicon, self.symbol_bins)
-            for start in starts
-        ]
+        return [self.markers.line(text[start : start + self.chunk], None) for start in starts]
 
 
 def view_probabilities(ft_model: Any, view: TextView, texts: Sequence[str]) -> np.ndarray:
@@ -214,6 +211,11 @@ def view_probabilities(ft_model: Any, view: TextView, texts: Sequence[str]) -> n
     return averaged
 
 
+def marked_views(views: Iterable[TextView], markers: LineMarkers) -> list[TextView]:
+    """`views` reading with `markers` (a grid compares amounts of text, all read with one model's markers)."""
+    return [replace(view, markers=markers) for view in views]
+
+
 DEFAULT_VIEWS: tuple[TextView, ...] = (
     TextView(1000),
     TextView(2000),
@@ -229,11 +231,23 @@ SHIPPED_PARAMS = FastTextParams()
 SHIPPED_LEXICON_PATH = (
     Path(__file__).resolve().parents[2] / "classifiers" / "lexicons" / "domain-lexicon-v3.yaml"
 )
-SHIPPED_LEXICON = DomainLexicon.load(SHIPPED_LEXICON_PATH)
 """The hand-written domain lexicon domain-v1 is trained with (its card measures what it adds)."""
-SHIPPED_VIEW = TextView(4000, lexicon=SHIPPED_LEXICON)
-"""What domain-v1 reads: the first 4000 characters, with the symbol-density marker and the
-lexicon's marker tokens."""
+SHIPPED_HEAD_CHARS = 4000
+"""domain-v1 reads the first 4000 characters of a document."""
+
+
+@cache
+def shipped_markers() -> LineMarkers:
+    """The markers domain-v1 is trained with: the symbol-density marker and the shipped lexicon's.
+
+    Read on first use rather than at import, so importing the training code needs no lexicon file.
+    """
+    return LineMarkers(DomainLexicon.load(SHIPPED_LEXICON_PATH), SYMBOL_DENSITY_BINS)
+
+
+def shipped_view() -> TextView:
+    """What domain-v1 reads: the first SHIPPED_HEAD_CHARS characters, with `shipped_markers()`."""
+    return TextView(SHIPPED_HEAD_CHARS, markers=shipped_markers())
 
 
 @dataclass(frozen=True)
@@ -466,13 +480,13 @@ def train_domain_classifier(
     seed: int = 0,
     workers: int = 2,
     training_set: TrainingSetRecipe = SHIPPED_TRAINING_SET,
-    lexicon: DomainLexicon | None = SHIPPED_LEXICON,
-    symbol_bins: tuple[float, ...] = SYMBOL_DENSITY_BINS,
+    markers: LineMarkers | None = None,
     log: Any = print,
 ) -> TrainReport:
     """Grid-search on dev, pick a head length, quantise if cheap, fit temperature, write model + sidecar.
 
     Writes `<out_dir>/<name>.ftz` (or `.bin`) and `<name>.json`; the caller writes card and metrics.
+    Every line carries `markers` (None: `shipped_markers()`).
     """
     started = time.perf_counter()
     train, dev = read_labeled(train_path), read_labeled(dev_path)
@@ -486,8 +500,7 @@ def train_domain_classifier(
         seed=seed,
         workers=workers,
         training_set=training_set,
-        lexicon=lexicon,
-        symbol_bins=symbol_bins,
+        markers=shipped_markers() if markers is None else markers,
         log=log,
     )
     report.train_path, report.dev_path = str(train_path), str(dev_path)
@@ -506,21 +519,19 @@ def train_on_data(
     seed: int,
     workers: int,
     training_set: TrainingSetRecipe,
-    lexicon: DomainLexicon | None = None,
-    symbol_bins: tuple[float, ...] = SYMBOL_DENSITY_BINS,
+    markers: LineMarkers,
     log: Any,
 ) -> TrainReport:
     """`train_domain_classifier` on labeled data already read (the report's paths are left empty).
 
-    Every view reads with `lexicon` and the symbol-density marker of `symbol_bins` (() for none):
-    both are part of the model's input and stored in the sidecar.
+    Every view reads with `markers`: they are part of the model's input and stored in the sidecar.
     """
     started = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     log(f"read {len(train.texts)} train and {len(dev.texts)} dev documents")
-    views = [replace(view, lexicon=lexicon, symbol_bins=symbol_bins) for view in views]
-    default_view = TextView(text_normalise.DEFAULT_HEAD_CHARS, lexicon=lexicon, symbol_bins=symbol_bins)
+    views = marked_views(views, markers)
+    default_view = TextView(text_normalise.DEFAULT_HEAD_CHARS, markers=markers)
     all_views = list(dict.fromkeys([default_view, *views]))
     with tempfile.TemporaryDirectory(prefix="analyzer-train-") as tmp:
         work = Path(tmp)
@@ -600,7 +611,8 @@ def finalise_model(
     temperature = fit_temperature(probs, true_index)
     calibrated = apply_temperature(probs, temperature)
     sidecar = Sidecar(name, DOMAINS, temperature, view.head, {})
-    write_sidecar(model_path, sidecar, params, seed, training_set, view.lexicon, view.symbol_bins)
+    lexicon = view.markers.lexicon
+    write_sidecar(model_path, sidecar, params, seed, training_set, view.markers)
     notes = []
     if model_path.stat().st_size > MAX_MODEL_BYTES:
         notes.append(f"model file has {model_path.stat().st_size} bytes, over the {MAX_MODEL_BYTES} budget")
@@ -629,9 +641,11 @@ def finalise_model(
         nll_after=negative_log_likelihood(calibrated, true_index),
         notes=notes,
         training_set=training_set,
-        lexicon_words=None if view.lexicon is None else {d: len(w) for d, w in view.lexicon.words.items()},
-        lexicon_name=None if view.lexicon is None else view.lexicon.name,
-        symbol_bins=list(view.symbol_bins),
+        lexicon_words=None
+        if lexicon is None
+        else {domain: len(words) for domain, words in lexicon.words.items()},
+        lexicon_name=None if lexicon is None else lexicon.name,
+        symbol_bins=list(view.markers.symbol_bins),
     )
 
 
@@ -641,10 +655,10 @@ def write_sidecar(
     params: FastTextParams,
     seed: int,
     training_set: TrainingSetRecipe | None = None,
-    lexicon: DomainLexicon | None = None,
-    symbol_bins: Sequence[float] = (),
+    markers: LineMarkers = NO_MARKERS,
 ) -> None:
-    """Write `<model stem>.json`: labels, temperature, head_chars, name, version and training settings."""
+    """Write `<model stem>.json`: labels, temperature, head_chars, name, version, training settings
+    and the line markers (prediction adds the same ones, `classifier_model.markers_of`)."""
     payload = {
         "name": sidecar.name,
         "version": file_sha256(model_path)[:12],
@@ -658,10 +672,7 @@ def write_sidecar(
         "training_set": None if training_set is None else asdict(training_set),
         "seed": seed,
     }
-    if lexicon is not None:  # prediction adds the same markers (analyzer/lexicon.py)
-        payload["lexicon"] = lexicon.to_json()
-    if symbol_bins:  # prediction adds the same density marker (analyzer/symbol_density.py)
-        payload["symbol_density_bins"] = list(symbol_bins)
+    payload.update(markers.sidecar_fields())
     model_path.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
 
@@ -713,8 +724,7 @@ def build_classifier(
     seed: int = 0,
     workers: int = 2,
     training_set: TrainingSetRecipe = SHIPPED_TRAINING_SET,
-    lexicon: DomainLexicon | None = SHIPPED_LEXICON,
-    symbol_bins: tuple[float, ...] = SYMBOL_DENSITY_BINS,
+    markers: LineMarkers | None = None,
     holdout_sources: bool = True,
     command: str = "python -m analyzer.training",
     repo_root: str | Path | None = None,
@@ -723,10 +733,12 @@ def build_classifier(
     """Run the whole recipe: train, evaluate the written model, write metrics JSON, card and plot.
 
     Paths shown in the card are made relative to `repo_root` when given, so it holds no machine paths.
+    Every line carries `markers` (None: `shipped_markers()`).
     """
     from analyzer.training.card import write_model_card  # card imports this module; avoid a cycle
 
     started = time.perf_counter()
+    markers = shipped_markers() if markers is None else markers
     train_data, dev_data = read_labeled(train_path), read_labeled(dev_path)
     report = train_on_data(
         train_data,
@@ -738,15 +750,14 @@ def build_classifier(
         seed=seed,
         workers=workers,
         training_set=training_set,
-        lexicon=lexicon,
-        symbol_bins=symbol_bins,
+        markers=markers,
         log=log,
     )
     report.train_path, report.dev_path = str(train_path), str(dev_path)
     out = Path(out_dir)
     if holdout_sources:
         report.source_holdout = holdout_recipe(
-            pooled_data(train_data, dev_data), report, lexicon, workers, log
+            pooled_data(train_data, dev_data), report, markers, workers, log
         )
     dev = evaluate_shipped(report, dev_data, out / f"{name}.reliability.png")
     report.dev = dev
@@ -754,7 +765,7 @@ def build_classifier(
     report.speed_by_head = speed_by_head(
         report.model_path,
         dev_texts,
-        [replace(view, lexicon=lexicon, symbol_bins=symbol_bins) for view in views],
+        marked_views(views, markers),
     )
     report.dev_mean_chars = sum(map(len, dev_texts)) / len(dev_texts)
     if repo_root is not None:
@@ -799,10 +810,10 @@ def recipe_holdout(
 
 
 def holdout_recipe(
-    data: LabeledData, report: TrainReport, lexicon: DomainLexicon | None, workers: int, log: Any
+    data: LabeledData, report: TrainReport, markers: LineMarkers, workers: int, log: Any
 ) -> SourceHoldout | None:
     """Leave-one-source-out scores of the chosen configuration, or None (with a note) without sources."""
-    view = TextView(report.head_chars, lexicon=lexicon, symbol_bins=tuple(report.symbol_bins))
+    view = TextView(report.head_chars, markers=markers)
     try:
         return recipe_holdout(
             data, report.params, view, report.training_set, seed=report.seed, workers=workers, log=log

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 from analyzer import DOMAINS, text_normalise
 from analyzer.classifier_model import Sidecar, fasttext_probabilities
 from analyzer.errors import InputError
-from analyzer.lexicon import DomainLexicon
+from analyzer.line_markers import LineMarkers
 from analyzer.symbol_density import SYMBOL_DENSITY_BINS
 from analyzer.training.data import LabeledData, read_labeled, write_training_file
 from analyzer.training.evaluate import Evaluation, evaluate_probabilities
@@ -187,6 +187,10 @@ def load_seed_rules(paths: str | Path | Sequence[str | Path]) -> SeedRules:
     )
 
 
+DENSITY_MARKER_ONLY = LineMarkers(symbol_bins=SYMBOL_DENSITY_BINS)
+"""The library's default markers: no lexicon (`analyzer train --seed-rules` passes the shipped one too)."""
+
+
 @dataclass(frozen=True)
 class WeakSupervisionOptions:
     """Knobs of the weak-supervision loop (defaults are what `analyzer train --seed-rules` uses)."""
@@ -206,10 +210,8 @@ class WeakSupervisionOptions:
     params: FastTextParams = SHIPPED_PARAMS
     """The settings domain-v1 ships with."""
     head_chars: int = text_normalise.DEFAULT_HEAD_CHARS
-    lexicon: DomainLexicon | None = None
-    """Lexicon whose marker tokens the model reads (analyzer/lexicon.py); None: the text alone."""
-    symbol_bins: tuple[float, ...] = SYMBOL_DENSITY_BINS
-    """Bands of the symbol-density marker the model reads (analyzer/symbol_density.py); () for none."""
+    markers: LineMarkers = DENSITY_MARKER_ONLY
+    """Marker tokens the model reads (analyzer/line_markers.py)."""
 
 
 @dataclass
@@ -312,7 +314,7 @@ def train_weakly_supervised(
     texts, urls = read_corpus(inputs, options.max_documents)
     if not texts:
         raise InputError("the unlabeled corpus has no documents")
-    view = TextView(options.head_chars, lexicon=options.lexicon, symbol_bins=options.symbol_bins)
+    view = TextView(options.head_chars, markers=options.markers)
     lines = [view.normalise(text) for text in texts]
     rule_labels = [rules.label(url, text) for url, text in zip(urls, texts, strict=True)]
     usable = [has_usable_url(url) for url in urls]
@@ -379,7 +381,7 @@ def train_weakly_supervised(
             stale.unlink()
             log(f"removed {stale} (it belonged to an earlier model of this name)")
     sidecar = Sidecar(name, DOMAINS, 1.0, view.head, {})
-    write_sidecar(model_path, sidecar, options.params, options.seed, None, view.lexicon, view.symbol_bins)
+    write_sidecar(model_path, sidecar, options.params, options.seed, None, view.markers)
     result = WeakSupervisionResult(
         model_path=str(model_path),
         report_path=str(out / f"{name}.weak-supervision.json"),
