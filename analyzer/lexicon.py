@@ -129,6 +129,16 @@ class DomainLexicon:
             return ()
         return self.index.get(token.strip(STRIP_CHARS), ())
 
+    def token_hits(self, tokens: Sequence[str]) -> list[tuple[int, tuple[int, ...]]]:
+        """(index, domain positions) of each token of `tokens` that is a lexicon word, by the rules
+        of `token_domains`: one pass for the many tokens the vectorised engine meets at once."""
+        lookup, strip = self.index.get, STRIP_CHARS
+        return [
+            (index, domains)
+            for index, token in enumerate(tokens)
+            if (domains := lookup(token.strip(strip))) and not token.startswith(LABEL_PREFIX)
+        ]
+
     def marker_counts(self, line: str) -> list[int]:
         """How many marker tokens of each domain `line` gets."""
         counts = [0] * len(self.domains)

@@ -15,7 +15,13 @@ from analyzer import fasttext_vectorised
 from analyzer.classifier_model import DomainModel, fasttext_probabilities, model_labels
 from analyzer.config import shipped_model_path
 from analyzer.errors import ModelError
-from analyzer.fasttext_vectorised import TokenTable, VectorisedFastText, token_bounds, token_hashes
+from analyzer.fasttext_vectorised import (
+    TokenTable,
+    VectorisedFastText,
+    decoded_segments,
+    token_bounds,
+    token_hashes,
+)
 from analyzer.text_normalise import normalise_for_classifier
 
 TRICKY_LINES = [
@@ -117,6 +123,20 @@ def test_token_bounds_split_on_fasttext_delimiters() -> None:
     starts, ends = token_bounds(np.frombuffer(text, dtype=np.uint8))
     tokens = [text[s:e] for s, e in zip(starts, ends, strict=True)]
     assert tokens == [b"ab", b"c", b"d", b"e", b"f", b"g", b"h\xc2\xa0i"]
+
+
+def test_decoded_segments_equal_decoding_each_token_alone() -> None:
+    # multi-byte characters, a lone continuation byte, a truncated sequence before a delimiter
+    raw = "h\u00e9llo w\u00f6rld \u20ac5 x".encode() + b" \xff\xfe ok \xe2\x82\tend \xc3"
+    buffer = np.frombuffer(raw + b"\n", dtype=np.uint8)
+    starts, ends = token_bounds(buffer)
+    alone = [
+        bytes(buffer[start:end]).decode("utf-8", "surrogateescape")
+        for start, end in zip(starts, ends, strict=True)
+    ]
+    assert decoded_segments(buffer, starts, ends) == alone
+    assert len(alone) == 9 and alone[4] == "\udcff\udcfe"
+    assert decoded_segments(buffer, starts[:0], ends[:0]) == []
 
 
 def test_token_hash_depends_on_bytes_not_position() -> None:
