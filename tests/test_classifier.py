@@ -39,6 +39,7 @@ from analyzer.training.train import (
     GridResult,
     TextView,
     TrainReport,
+    best_result,
     build_classifier,
     choose_view,
     error_groups,
@@ -360,6 +361,23 @@ def test_shipped_head_is_never_shorter_than_the_floor() -> None:
     assert choose_view(results([0.95, 0.96, 0.955, 0.96, 0.99]), views) == TextView(6000)
     # a grid of short heads only still gets an answer
     assert choose_view(results(f1s)[:2], views[:2]) == TextView(2000)
+
+
+def test_grid_keeps_the_base_epochs_and_needs_a_margin_to_leave_the_base() -> None:
+    """Epoch variations are shown, never chosen; other knobs win only by more than BASE_MARGIN."""
+    base = FastTextParams()
+
+    def grid(*points: tuple[FastTextParams, float]) -> list[GridResult]:
+        return [GridResult(params, "head 4000", f1, f1, 1.0, 1.0) for params, f1 in points]
+
+    more_epochs = replace(base, epoch=base.epoch + 7)
+    wider = replace(base, dim=base.dim * 2)
+    # more epochs far ahead on dev: still the base
+    assert best_result(grid((base, 0.950), (more_epochs, 0.990))).params == base
+    # another knob ahead by more than the margin wins, even with an epoch variation further ahead
+    assert best_result(grid((base, 0.950), (more_epochs, 0.990), (wider, 0.960))).params == wider
+    # ahead by less than the margin: the base stays
+    assert best_result(grid((base, 0.950), (wider, 0.9515))).params == base
 
 
 def test_targets_table_shows_a_near_miss_as_missed(trained: TrainReport) -> None:

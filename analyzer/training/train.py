@@ -77,11 +77,36 @@ SHIPPED_TRAINING_SET = TrainingSetRecipe()
 """Square-root source balancing and two extra windows (chosen by leave-one-source-out; examples.py)."""
 
 
+SHIPPED_EPOCHS = 15
+"""Training epochs. Not chosen by the dev grid, which rewards more epochs for fitting the training
+sources' style (dev shares them), but by what the tool reports: share estimates.
+
+Measured with the shipped recipe (December 2026): dev macro-F1 (fastText seeds 0 / 1 / 2),
+leave-one-source-out macro-F1 (`make bench-classifier`, seed 0), and the cross-fitted
+classify-and-count token shares of the shared corpus (`make bench-estimates`: max |error| on the
+whole corpus / on a half, max interval half-width), in points:
+
+| epochs | dev macro-F1 | unseen sources | corpus CC max error | max half-width |
+|---|---|---|---|---|
+| 15 | 0.9655 / 0.9648 / 0.9656 | 0.8804 | 0.77 / 0.94 | 1.90 / 2.30 |
+| 10 | 0.9635 / 0.9622 / 0.9637 | 0.8860 | 0.90 / 1.13 | 2.46 / 2.98 |
+| 8 | 0.9621 / 0.9619 / 0.9628 | 0.8904 | 1.26 / 1.32 | 2.60 / 2.98 |
+| 5 | 0.9591 / 0.9592 / 0.9585 | 0.8961 | 1.50 / 1.54 | 3.56 / 4.17 |
+
+Fewer epochs read unseen sources better (every label did at 8), but a less fitted model reads more
+`other` pages as a domain, which a web corpus, two thirds `other`, pays for in every share: the
+corpus estimates get worse and their intervals wider. Even on unseen sources the shares do not
+improve for a web-like mix: applying the leave-one-source-out confusion rates to the shared corpus's
+label mix (documents), the largest share error is 2.68 points at 15 epochs and 2.95 at 8 (`bench-classifier`
+reports this as `holdout_share_error_corpus_mix`). So 15 stays; the grid shows epoch variations
+but does not choose among them (`best_result`)."""
+
+
 @dataclass(frozen=True)
 class FastTextParams:
     """The fastText hyper-parameters the grid varies (plus the fixed ones that bound model size)."""
 
-    epoch: int = 15
+    epoch: int = SHIPPED_EPOCHS
     lr: float = 0.5
     dim: int = 8
     word_ngrams: int = 1
@@ -118,6 +143,7 @@ DEFAULT_GRID: tuple[FastTextParams, ...] = (
     FastTextParams(word_ngrams=2),
     FastTextParams(dim=12),
     FastTextParams(dim=16),
+    FastTextParams(epoch=8),
     FastTextParams(epoch=25),
     FastTextParams(loss="ova"),
 )
@@ -429,9 +455,13 @@ def should_ship_quantized(f1_loss: float, bin_bytes: int) -> bool:
 def best_result(results: Sequence[GridResult]) -> GridResult:
     """Return the base (first result) unless another beats it by more than BASE_MARGIN macro-F1.
 
-    Then the highest dev macro-F1 wins; ties go to the earlier configuration.
+    Then the highest dev macro-F1 wins; ties go to the earlier configuration. Only configurations
+    with the base's epochs are eligible: epochs are chosen by share estimates and unseen sources
+    (SHIPPED_EPOCHS), so epoch variations are scored and shown, not chosen.
     """
-    base, best = results[0], max(results, key=lambda result: round(result.dev_macro_f1, 6))
+    base = results[0]
+    eligible = [result for result in results if result.params.epoch == base.params.epoch]
+    best = max(eligible, key=lambda result: round(result.dev_macro_f1, 6))
     return best if best.dev_macro_f1 > base.dev_macro_f1 + BASE_MARGIN else base
 
 
