@@ -97,7 +97,8 @@ Fewer epochs read unseen sources better (every label did at 8), but a less fitte
 `other` pages as a domain, which a web corpus, two thirds `other`, pays for in every share: the
 corpus estimates get worse and their intervals wider. Even on unseen sources the shares do not
 improve for a web-like mix: applying the leave-one-source-out confusion rates to the shared corpus's
-label mix (documents), the largest share error is 2.68 points at 15 epochs and 2.95 at 8 (`bench-classifier`
+label mix (documents), the largest share error is 2.68 points at 15 epochs, 2.77 at 10, 2.95 at 8
+and 3.20 at 5 (`bench-classifier`
 reports this as `holdout_share_error_corpus_mix`). So 15 stays; the grid shows epoch variations
 but does not choose among them (`best_result`)."""
 
