@@ -66,6 +66,8 @@ TOKENIZER = "cl100k_base"
 
 QUICK_DOCS = 1200
 """Documents the stage measurements use with --quick (about 3.5 MB of the shared corpus)."""
+RUN_COPIES = 4
+"""`analyzer run` reads every shard this many times (`shard_copies`): two workers need enough to do."""
 
 PACKAGES = (
     "domain-share-analyzer",
@@ -459,11 +461,14 @@ def run_analyzer(
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        peak_total, peak_single = _sample_peak_rss(process)
+        tree = _sample_process_tree(process)
         stdout, stderr = process.communicate()
         wall = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        waited_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        # both undercount (polling misses each process's last moments, getrusage the pool's
+        # workers), so the larger is the better figure for the whole tree
+        cpu = max(waited_cpu, tree.cpu_seconds)
         extra: dict[str, Any] = {"load_average_1min_before": load_before}
         megabytes, docs, shards, shard_seconds = 0.0, 0, len(inputs), 0.0
         if process.returncode != 0:
@@ -480,8 +485,8 @@ def run_analyzer(
             shards=shards,
             shard_seconds_sum=shard_seconds,
             tagging_seconds=_reported_tagging_seconds(stdout),
-            peak_rss_total_mb=peak_total / 1e6,
-            peak_rss_single_mb=peak_single / 1e6,
+            peak_rss_total_mb=tree.peak_total_bytes / 1e6,
+            peak_rss_single_mb=tree.peak_single_bytes / 1e6,
             exit_code=process.returncode,
             repeat=repeat,
             extra=extra,
@@ -506,14 +511,30 @@ def _shard_totals(out_dir: Path, corpus_megabytes: float, shard_count: int) -> t
         return corpus_megabytes, 0, shard_count, 0.0
 
 
-def _sample_peak_rss(process: subprocess.Popen[str]) -> tuple[int, int]:
-    """Peak summed RSS of the process and all its descendants (the spawned workers), and peak of one.
+@dataclass
+class TreeSample:
+    """What polling a process tree saw: peak summed RSS, peak RSS of one process, CPU seconds."""
 
-    Polled, so a spike shorter than the interval can be missed; getrusage cannot do this because
-    its children's ru_maxrss is a maximum over single processes, kept for this script's lifetime.
+    peak_total_bytes: int = 0
+    peak_single_bytes: int = 0
+    cpu_seconds_by_pid: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(self.cpu_seconds_by_pid.values())
+
+
+def _sample_process_tree(process: subprocess.Popen[str]) -> TreeSample:
+    """Poll the process and all its descendants (the pool's workers) every 20 ms until it exits.
+
+    Peak summed RSS and peak of one process: getrusage cannot give these, because its children's
+    ru_maxrss is a maximum over single processes, kept for this script's lifetime. CPU seconds per
+    process, as last seen: getrusage's children times miss the pool's workers, which are the fork
+    server's children and never waited for by the analyzer. Polled, so a spike shorter than the
+    interval and each process's last <20 ms of CPU can be missed.
     """
     root = psutil.Process(process.pid)
-    peak_total = peak_single = 0
+    sample = TreeSample()
     while process.poll() is None:
         try:
             members = [root, *root.children(recursive=True)]
@@ -522,20 +543,44 @@ def _sample_peak_rss(process: subprocess.Popen[str]) -> tuple[int, int]:
         sizes = []
         for member in members:
             try:
-                sizes.append(member.memory_info().rss)
+                with member.oneshot():
+                    sizes.append(member.memory_info().rss)
+                    times = member.cpu_times()
+                sample.cpu_seconds_by_pid[member.pid] = times.user + times.system
             except psutil.NoSuchProcess:
                 continue
         if sizes:
-            peak_total = max(peak_total, sum(sizes))
-            peak_single = max(peak_single, max(sizes))
+            sample.peak_total_bytes = max(sample.peak_total_bytes, sum(sizes))
+            sample.peak_single_bytes = max(sample.peak_single_bytes, max(sizes))
         time.sleep(0.02)
-    return peak_total, peak_single
+    return sample
 
 
 def _reported_tagging_seconds(stdout: str) -> float:
     """The CLI's own 'tagged in N s' (executor time, no start-up or database build); 0 if absent."""
     match = re.search(r"tagged in ([\d,.]+) s", " ".join(stdout.split()))
     return float(match.group(1).replace(",", "")) if match else 0.0
+
+
+def shard_copies(urls: Sequence[str], copies: int, directory: str) -> list[str]:
+    """`copies` links to every local shard, each under its own name in `directory` (one copy: the
+    shards themselves).
+
+    The sample corpus is six shards; split over two workers, each worker's start (imports, model,
+    tokenizer, the vectorised engine's tables) weighs about as much as its share of the tagging,
+    which would hide how the pool scales on a real input. Copies are exact duplicates, which the
+    dedup stage then finds, as it would in a corpus that holds them.
+    """
+    if copies == 1:
+        return list(urls)
+    linked = []
+    for copy in range(copies):
+        for url in urls:
+            source = Path(url)
+            target = Path(directory) / f"copy{copy}-{source.parent.name}-{source.name}"
+            target.symlink_to(source.resolve())
+            linked.append(str(target))
+    return linked
 
 
 def bench_end_to_end(
@@ -736,6 +781,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=None, help="default: the analyzer's default model")
     parser.add_argument("--repeats", type=int, default=None, help="per stage (default 3, --quick 1)")
     parser.add_argument("--quick", action="store_true", help="small subset, one repeat: under a minute")
+    parser.add_argument(
+        "--run-copies",
+        type=int,
+        default=RUN_COPIES,
+        help=f"`analyzer run` reads this many copies of every shard (default {RUN_COPIES}, --quick 1)",
+    )
     args = parser.parse_args(argv)
 
     model_path: Path = args.model or default_model()
@@ -763,10 +814,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     reference_results = bench_minhash_references(batches, repeats)
     stage_results = reader_results + tagger_results + reference_results
 
-    inputs = [shard.url for shards in shards_by_format.values() for shard in shards]
-    print(f"analyzer run over {len(inputs)} shards, workers 1 and 2, {run_repeats} repeat(s) ...", flush=True)
-    corpus_megabytes = sum(result.megabytes for result in reader_results)
-    runs = bench_end_to_end(inputs, (1, 2), model_path, run_repeats, corpus_megabytes)
+    copies = 1 if args.quick else max(1, args.run_copies)
+    corpus_megabytes = copies * sum(result.megabytes for result in reader_results)
+    with tempfile.TemporaryDirectory(prefix="bench-shards-") as shard_dir:
+        inputs = shard_copies(
+            [s.url for shards in shards_by_format.values() for s in shards], copies, shard_dir
+        )
+        print(
+            f"analyzer run over {len(inputs)} shards ({copies} copies of each), workers 1 and 2, "
+            f"{run_repeats} repeat(s) ...",
+            flush=True,
+        )
+        runs = bench_end_to_end(inputs, (1, 2), model_path, run_repeats, corpus_megabytes)
     best = best_runs(runs)
 
     stages_by_name = {result.stage: result for result in stage_results}
