@@ -254,7 +254,8 @@ DEFAULT_VIEWS: tuple[TextView, ...] = (
 )
 
 SHIPPED_PARAMS = FastTextParams()
-"""The configuration the grid chose for domain-v1 (see its card): the base, dim 8, character 3-5-grams."""
+"""The configuration the grid chose for domain-v1 (see its card): the base, dim 8, character 3-5-grams;
+its epochs are SHIPPED_EPOCHS, which the grid does not choose."""
 SHIPPED_LEXICON_PATH = (
     Path(__file__).resolve().parents[2] / "classifiers" / "lexicons" / "domain-lexicon-v3.yaml"
 )
