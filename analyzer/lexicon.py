@@ -123,15 +123,10 @@ class DomainLexicon:
         """Marker tokens in `domains` order."""
         return tuple(marker_token(domain) for domain in self.domains)
 
-    def token_domains(self, token: str) -> tuple[int, ...]:
-        """Positions (in `domains`) of the domains whose lists hold this fastText token."""
-        if token.startswith(LABEL_PREFIX):
-            return ()
-        return self.index.get(token.strip(STRIP_CHARS), ())
-
     def token_hits(self, tokens: Sequence[str]) -> list[tuple[int, tuple[int, ...]]]:
-        """(index, domain positions) of each token of `tokens` that is a lexicon word, by the rules
-        of `token_domains`: one pass for the many tokens the vectorised engine meets at once."""
+        """(index, domain positions) of each fastText token of `tokens` that is a lexicon word: stripped
+        of STRIP_CHARS and looked up, except `__label__` tokens (fastText drops them). One pass over
+        many tokens, the only place this rule is written (the vectorised engine and `marker_counts`)."""
         lookup, strip = self.index.get, STRIP_CHARS
         return [
             (index, domains)
@@ -149,10 +144,11 @@ class DomainLexicon:
         if EOS in tokens:
             tokens = tokens[: tokens.index(EOS)]
         # a line repeats its tokens: look each distinct one up once
-        lookup = self.token_domains
-        for token, times in Counter(tokens).items():
-            for position in lookup(token):
-                counts[position] += times
+        times = Counter(tokens)
+        distinct = list(times)
+        for index, positions in self.token_hits(distinct):
+            for position in positions:
+                counts[position] += times[distinct[index]]
         return counts
 
     def annotate(self, line: str) -> str:
