@@ -420,7 +420,7 @@ DEFAULT_LABELED = REPO_ROOT.parent / "shared" / "data" / "labeled"
     type=click.Path(path_type=Path),
     default=None,
     help="Domain lexicon YAML whose marker tokens the model reads (default: the shipped "
-    "classifiers/lexicons/domain-lexicon-v3.yaml); see --no-lexicon.",
+    "classifiers/lexicons/domain-lexicon-v4.yaml); see --no-lexicon.",
 )
 @click.option(
     "--no-lexicon", is_flag=True, help="Train on the normalised text alone, without lexicon markers."

@@ -7,10 +7,10 @@ software (a driver review, a how-to for clicking through Windows folders) and a 
 look alike to it. The marker puts the line's density of those characters, binned, in front of the
 line as one token (`__symbols<k>__`), so the model learns one weight per density band.
 
-Measured with the shipped recipe (`classifiers/domain-v1.card.md`): dev macro-F1 0.9655, 0.9648,
-0.9656 at fastText seeds 0, 1, 2 against 0.9650, 0.9637, 0.9639 without the marker; leave-one-source-
-out 0.8804 against 0.8783. Every band set tried on dev (three) gained 0.1-0.3 point over three
-seeds, so the shipped bands are a plain 1-2-5 series rather than the best of them on dev.
+Measured with the recipe of the time (lexicon v3, `classifiers/domain-v1.card.md`): dev macro-F1
+0.9655, 0.9648, 0.9656 at fastText seeds 0, 1, 2 against 0.9650, 0.9637, 0.9639 without the marker;
+leave-one-source-out 0.8804 against 0.8783. Every band set tried on dev (three) gained 0.1-0.3 point
+over three seeds, so the shipped bands are a plain 1-2-5 series rather than the best of them on dev.
 
 The density is computed by the normaliser (`text_normalise.normalise_for_classifier`) on the
 folded UTF-8 bytes it already holds (so before lexicon markers, whose `__` would count), with

@@ -175,7 +175,7 @@ def test_weak_supervision_cli(tmp_path: Path, unlabeled: list[Path]) -> None:
     assert (out / "weak.bin").is_file() and (out / "weak.json").is_file()
     # like `analyzer train`, weak supervision reads the shipped lexicon's markers unless told not to
     sidecar = json.loads((out / "weak.json").read_text())
-    assert sidecar["lexicon"]["name"] == "domain-lexicon-v3"
+    assert sidecar["lexicon"]["name"] == "domain-lexicon-v4"
     assert sidecar["symbol_density_bins"] == list(SYMBOL_DENSITY_BINS)
     assert DomainModel.load(out / "weak.bin").markers.lexicon is not None
 
