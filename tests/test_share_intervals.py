@@ -13,6 +13,7 @@ from harness import run_and_open
 
 from analyzer.estimates.intervals import estimate_shares
 from analyzer.estimates.quantification import (
+    covariance_square_root,
     expectation_maximisation_shares,
     label_noise_covariance,
     label_noise_covariance_from_moments,
@@ -82,6 +83,21 @@ def test_label_noise_covariance_hand_example() -> None:
     cov = label_noise_covariance(probs, np.array([1.0, 3.0]))
     # only the first document is uncertain: variance 1^2 * 0.25 / 4^2
     assert cov == pytest.approx(np.array([[0.25, -0.25], [-0.25, 0.25]]) / 16)
+
+
+def test_label_noise_draws_change_continuously_with_the_covariance() -> None:
+    # five equally uncertain domains: one eigenvalue four times, so any basis of its eigenspace is an
+    # eigenbasis; a rounding-sized change of the matrix must not change the draws by more than rounding
+    shares = np.full(S, 1.0 / S)
+    covariance = (np.diag(shares) - np.outer(shares, shares)) / 100
+    root = covariance_square_root(covariance)
+    np.testing.assert_allclose(root @ root, covariance, atol=1e-15)
+    np.testing.assert_allclose(root, root.T, atol=1e-15)
+    nudge = np.random.default_rng(1).normal(size=(S, S)) * 1e-13
+    nudged = covariance_square_root(covariance + nudge + nudge.T)
+    z = np.random.default_rng(2).standard_normal((300, S))
+    scale = float(np.sqrt(covariance[0, 0]))
+    assert np.abs(z @ root - z @ nudged).max() < 1e-4 * scale
 
 
 def test_label_noise_treats_near_duplicates_as_one_reading() -> None:

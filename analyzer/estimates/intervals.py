@@ -27,6 +27,7 @@ from analyzer.estimates.bootstrap import (
 )
 from analyzer.estimates.dev_predictions import DevPredictions
 from analyzer.estimates.quantification import (
+    covariance_square_root,
     expectation_maximisation_shares,
     label_noise_covariance_from_moments,
     label_noise_moments,
@@ -215,7 +216,7 @@ def estimate_shares_from_statistics(
     covariance = label_noise_covariance_from_moments(
         statistics.noise_diagonal, statistics.noise_outer, statistics.total_weight
     )
-    noise = rng.multivariate_normal(np.zeros(n_classes), covariance, size=replicates, method="eigh")
+    noise = rng.standard_normal((replicates, n_classes)) @ covariance_square_root(covariance)
     # A bias of unknown sign up to b = |CC - PCC| is a rectangular distribution on [-b, b]: standard
     # uncertainty b / sqrt(3) (GUM type B), combined as a normal term so the bounds reach past +-b.
     ambiguity = rng.normal(size=(replicates, n_classes)) * (np.abs(cc_point - pcc_point) / np.sqrt(3.0))[None]

@@ -335,3 +335,17 @@ def label_noise_covariance_from_moments(diagonal: ArrayLike, outer: ArrayLike, t
     diag = np.diag(np.asarray(diagonal, dtype=np.float64))
     cov: FloatArray = (diag - np.asarray(outer, dtype=np.float64)) / total**2
     return cov
+
+
+def covariance_square_root(covariance: ArrayLike) -> FloatArray:
+    """The symmetric square root S (S @ S = covariance) of a symmetric positive semi-definite matrix.
+
+    Normal draws z @ S then follow N(0, covariance) and, unlike numpy's `multivariate_normal`
+    (z times an eigenvector basis, whose signs and, for equal eigenvalues, directions LAPACK picks
+    arbitrarily), change continuously with the matrix: a group estimated with the others and the
+    same group estimated alone, whose sums differ by rounding, get the same label-noise draws.
+    Eigenvalues below zero (rounding of a singular matrix) count as zero.
+    """
+    values, vectors = np.linalg.eigh(np.asarray(covariance, dtype=np.float64))
+    root: FloatArray = (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+    return root
