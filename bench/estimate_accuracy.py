@@ -3,8 +3,9 @@
 Most documents of ../shared/data/corpus are also in the labeled train split, so the shipped model is
 judged on text it trained on. This script cross-fits instead: the corpus is split in two folds by the
 root original of each document (copies go with their original); for each fold, a model with the
-shipped hyper-parameters is trained on train minus that fold's texts, its dev-set confusion is
-measured, and the fold's documents are classified by it. Every estimator (cc, acc, pcc, pacc, emq)
+shipped hyper-parameters is trained on train minus that fold's texts and calibrated like the shipped
+one (a temperature fitted on dev), its dev-set predictions are kept, and the fold's documents are
+classified by it. Every estimator (cc, acc, pcc, pacc, emq)
 with the run's intervals (analyzer.estimates.intervals.estimate_shares) is compared with the
 true token shares of truth.parquet:
 - `full`: each half read whole (sampling fraction 1: the input-level interval is the classifier's
@@ -65,7 +66,14 @@ from analyzer.shards import resolve_shards
 from analyzer.training.data import LabeledData, read_labeled, write_training_file
 from analyzer.training.dev_predictions import write_dev_predictions
 from analyzer.training.examples import TrainingSetRecipe
-from analyzer.training.train import FastTextParams, TextView, train_fasttext, view_training_set, write_sidecar
+from analyzer.training.train import (
+    FastTextParams,
+    TextView,
+    fit_temperature,
+    train_fasttext,
+    view_training_set,
+    write_sidecar,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -158,8 +166,12 @@ def corpus_texts(data: Path) -> dict[str, str]:
     return texts
 
 
-def train_fold_model(train: LabeledData, keep: list[int], sidecar: Sidecar, work: Path) -> Path:
-    """A model with the shipped settings and training-set recipe (sidecar), trained on `keep` only."""
+def train_fold_model(
+    train: LabeledData, keep: list[int], sidecar: Sidecar, dev_path: Path, work: Path
+) -> tuple[Path, float]:
+    """A model with the shipped settings and training-set recipe (sidecar), trained on `keep` only
+    and calibrated as `make classifier` calibrates the shipped one (a temperature fitted on dev);
+    returns its path and temperature."""
     params = FastTextParams(**sidecar.extra["fasttext_params"])
     recipe = TrainingSetRecipe(**sidecar.extra["training_set"])
     head = sidecar.head_chars
@@ -172,7 +184,12 @@ def train_fold_model(train: LabeledData, keep: list[int], sidecar: Sidecar, work
     model.save_model(str(path))
     # the one sidecar writer, so the fold model is prepared exactly as the shipped one
     write_sidecar(path, Sidecar("fold", DOMAINS, 1.0, head, {}), params, 0, recipe, view.markers)
-    return path
+    uncalibrated = load_dev_predictions(
+        write_dev_predictions(path, dev_path, work / "dev-uncalibrated.parquet")
+    )
+    temperature = fit_temperature(uncalibrated.probabilities, uncalibrated.true_index)
+    write_sidecar(path, Sidecar("fold", DOMAINS, temperature, head, {}), params, 0, recipe, view.markers)
+    return path, temperature
 
 
 def estimate_all(
@@ -230,10 +247,9 @@ def cross_fit(data: Path, rows: list[tuple[Any, ...]], fold: np.ndarray) -> dict
         labels = [train.labels[i] for i in keep]
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
-            model_path = train_fold_model(train, keep, sidecar, work)
-            dev_path = write_dev_predictions(
-                model_path, data / "labeled" / "dev.jsonl.gz", work / "dev.parquet"
-            )
+            dev_file = data / "labeled" / "dev.jsonl.gz"
+            model_path, temperature = train_fold_model(train, keep, sidecar, dev_file, work)
+            dev_path = write_dev_predictions(model_path, dev_file, work / "dev.parquet")
             members = np.flatnonzero(fold == k)
             probabilities[members] = DomainModel.load(model_path).predict_proba(
                 [texts[doc_ids[i]] for i in members]
@@ -244,6 +260,7 @@ def cross_fit(data: Path, rows: list[tuple[Any, ...]], fold: np.ndarray) -> dict
         out[f"dev{k}_weights"], out[f"dev{k}_probs"] = dev.weights, dev.probabilities
         out[f"prior{k}"] = counts / counts.sum()
         out[f"train{k}"] = np.array([len(keep), len(train.texts) - len(keep)])
+        out[f"temperature{k}"] = np.array(temperature)
     out["probabilities"] = probabilities
     return out
 
@@ -278,6 +295,10 @@ def main() -> int:
 
     if args.cache is not None and args.cache.is_file():
         fit = dict(np.load(args.cache))
+        if "temperature0" not in fit:
+            sys.exit(
+                f"{args.cache} holds uncalibrated fold models' probabilities (an older bench): delete it"
+            )
     else:
         fit = cross_fit(args.data, rows, fold)
         if args.cache is not None:
@@ -345,6 +366,7 @@ def main() -> int:
             "train_docs_used": int(fit[f"train{k}"][0]),
             "train_docs_excluded": int(fit[f"train{k}"][1]),
             "training_prior": [float(x) for x in fit[f"prior{k}"]],
+            "temperature": float(fit[f"temperature{k}"]),
             "full": judge(in_fold, k, full_truth),
         }
         for label in DESIGNS:
