@@ -183,7 +183,9 @@ def test_aggregated_store_path_equals_the_per_document_path(
         # bounds to ~1e-10: the label-noise covariance is singular (rows sum to 0), and the square
         # root of its rounding-level null eigenvalue (~1e-20) enters every draw.
         tolerance = 1e-12 if name.endswith("share") else 1e-8
-        if estimator == "emq":  # SQUAREM lets that rounding move where EM stops (seen up to ~1e-6)
+        # SQUAREM lets that rounding move where EM stops (seen up to ~1e-6): emq's points and
+        # bounds, cc's bounds (its interval reads EMQ's posteriors)
+        if estimator == "emq" or (estimator == "cc" and not name.endswith("share")):
             tolerance = 1e-5
         np.testing.assert_allclose(got, want, rtol=0, atol=tolerance, err_msg=f"{estimator} {name}")
     # the generated store exercises what matters: a sampled input and a cluster without dedup weight

@@ -126,8 +126,11 @@ def test_each_group_is_estimated_as_if_it_were_the_whole_input(tmp_path: Path, e
                 continue
             # points to rounding; bounds also share the clusters, the seed and the sampling fraction.
             # EMQ's extrapolating steps (SQUAREM) let DuckDB's run-to-run summation-order rounding
-            # move where EM stops within its tolerance; seen up to 1.3e-6 on a small group's bounds.
-            tolerance = 1e-5 if estimator == "emq" else 1e-12 if name.endswith("share") else 1e-8
+            # move where EM stops within its tolerance; seen up to 1.3e-6 on a small group's bounds
+            # (emq's points and bounds; cc's bounds, which read EMQ's posteriors, not its points).
+            tolerance = 1e-12 if name.endswith("share") else 1e-8
+            if estimator == "emq" or (estimator == "cc" and not name.endswith("share")):
+                tolerance = 1e-5
             np.testing.assert_allclose(
                 got, want, rtol=0, atol=tolerance, err_msg=f"{grouping}={value} {name}"
             )

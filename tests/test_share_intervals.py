@@ -26,19 +26,25 @@ IntArray = npt.NDArray[np.int64]
 S = 5
 TRAIN_PRIOR = np.array([0.24, 0.18, 0.15, 0.13, 0.30])
 CORPUS_SHARES = np.array([0.05, 0.03, 0.06, 0.02, 0.84])
-# Class-conditional feature means: classes overlap, so posteriors are soft and CC/PCC are biased.
-MEANS = 1.6 * np.eye(S)
+# Class-conditional feature means SEPARATION * e_k: classes overlap, so posteriors are soft and CC/PCC
+# are biased.
+SEPARATION = 1.6
 # Code documents are long, law medium, the rest short: token shares differ from document shares.
 MEAN_TOKENS = np.array([600.0, 900.0, 1500.0, 500.0, 400.0])
 
 
 def generate(
-    rng: np.random.Generator, n: int, shares: FloatArray, prior: FloatArray = TRAIN_PRIOR
+    rng: np.random.Generator,
+    n: int,
+    shares: FloatArray,
+    prior: FloatArray = TRAIN_PRIOR,
+    separation: float = SEPARATION,
 ) -> tuple[IntArray, FloatArray, FloatArray]:
     """(true label, posteriors calibrated for `prior`, tokens) per document; lengths depend on class only."""
+    means = separation * np.eye(S)
     true = rng.choice(S, size=n, p=shares).astype(np.int64)
-    x = MEANS[true] + rng.normal(size=(n, S))
-    log_likelihood = -0.5 * ((x[:, None, :] - MEANS[None]) ** 2).sum(axis=2)
+    x = means[true] + rng.normal(size=(n, S))
+    log_likelihood = -0.5 * ((x[:, None, :] - means[None]) ** 2).sum(axis=2)
     logits = log_likelihood + np.log(prior)[None]
     posterior = np.exp(logits - logits.max(axis=1, keepdims=True))
     posterior /= posterior.sum(axis=1, keepdims=True)
@@ -180,6 +186,33 @@ def test_input_interval_carries_classifier_error_when_everything_is_read() -> No
     assert coverage.min() >= 0.88
     assert np.all(np.mean(widths, axis=0) > 0.002)
     assert np.all(np.mean(widths, axis=0) < np.mean(corpus_widths, axis=0))
+
+
+def test_cc_interval_reads_the_prior_adjusted_posteriors_under_label_shift() -> None:
+    """Posteriors calibrated for the training mix, an input of another mix (label shift): CC and the
+    posteriors' plain average (PCC) are biased the same way, so an interval spanning CC and PCC
+    misses; given the training prior, CC's interval spans EMQ's reading instead, and covers."""
+    rng = np.random.default_rng(17)
+    adjusted_covered, plain_covered = [], []
+    for k in range(40):
+        _, shard, row = shard_population(rng, n_shards=20, docs=300)
+        # calibrated for TRAIN_PRIOR; classes apart enough that CC is right for about 9 in 10
+        true, posterior, _ = generate(rng, shard.size, CORPUS_SHARES, separation=2.5)
+        tokens = rng.gamma(2.0, 300.0, size=shard.size)
+        truth = token_shares(true, tokens)
+        ids = blocks(shard, row)
+        adjusted = estimate_shares(
+            ids, tokens, posterior, "cc", training_prior=TRAIN_PRIOR, replicates=300, seed=k
+        )
+        plain = estimate_shares(ids, tokens, posterior, "cc", replicates=300, seed=k)
+        assert adjusted.point == pytest.approx(plain.point)  # the point is classify-and-count either way
+        adjusted_covered.append((adjusted.input_lo <= truth) & (truth <= adjusted.input_hi))
+        plain_covered.append((plain.input_lo <= truth) & (truth <= plain.input_hi))
+    adjusted_coverage, plain_coverage = np.mean(adjusted_covered, axis=0), np.mean(plain_covered, axis=0)
+    print(f"coverage {np.round(adjusted_coverage, 3).tolist()}")
+    print(f"coverage spanning PCC {np.round(plain_coverage, 3).tolist()}")
+    assert adjusted_coverage.min() >= 0.9
+    assert plain_coverage[4] <= 0.5  # 'other', the share the training mix biases most
 
 
 @pytest.mark.parametrize("rate", [0.2, 0.9])

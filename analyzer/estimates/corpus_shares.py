@@ -25,6 +25,7 @@ from analyzer.estimates.intervals import (
     ShareStatistics,
     _point_estimator,
     estimate_shares_from_statistics,
+    posteriors_are_prior_adjusted,
 )
 from analyzer.estimates.quantification import expectation_maximisation_priors
 from analyzer.sql_library import define_macro, load_sql
@@ -42,9 +43,9 @@ class EstimateSettings:
     """One of ESTIMATORS. cc is the default because, judged by cross-fitted models on the shared
     corpus (bench/estimate_accuracy.py), it had the smallest errors: the dev set's per-class error
     rates and the model's training prior did not carry over to the corpus, so acc/pacc over-corrected
-    finance and other by 2-3 points; cc stayed within 0.94 (13 of 15 intervals covering). emq came
-    closer on the whole corpus (0.77, also 13 of 15) but its intervals missed more often on 20%
-    samples (README)."""
+    finance and other by 2-3 points; cc stayed within 0.86 (15 of 15 intervals covering). emq came
+    as close on the whole corpus (0.77) but not on a half (1.09, 14 of 15 covering) nor on 20%
+    Bernoulli samples (README)."""
     block_size: int = 256
     """Consecutive rows of one shard that form one bootstrap cluster."""
     replicates: int = 1000
@@ -60,7 +61,8 @@ def share_estimates(connection: duckdb.DuckDBPyConnection, settings: EstimateSet
     bound the share of the corpus the input's blocks stand for (full cluster bootstrap), which is
     what `analyzer estimate --corpus` extrapolates. Only per-cluster and global sums leave DuckDB
     (sql/11_share_blocks.sql), so memory grows with the number of clusters, not of documents; EMQ
-    runs each of its iterations as one more aggregation over `documents`.
+    (the emq estimator, and cc's interval when the training prior is known) runs each of its
+    iterations as one more aggregation over `documents`.
     """
     method, dev, prior = _resolved_estimator(settings)
     estimates = _group_estimates(connection, settings, (WHOLE_INPUT,), method, dev, prior)
@@ -173,8 +175,7 @@ def _group_estimates(
     # once here, not per _share_sums: looking the macro up costs ~16 ms and EMQ sums many times
     define_macro(connection, "documents_in_groups", "04a_document_groups")
     sums = _share_sums(connection, settings.block_size, groupings, None, with_blocks=True)
-    calibrated = {key: group.posterior_sums for key, group in sums.items()}
-    if method == "emq" and prior is not None:
+    if prior is not None and posteriors_are_prior_adjusted(method, training_prior_known=True):
         weights = {key: group.total_weight for key, group in sums.items()}
         ratios = _emq_ratios(connection, settings.block_size, groupings, weights, prior)
         sums = _share_sums(connection, settings.block_size, groupings, ratios, with_blocks=True)
@@ -183,7 +184,7 @@ def _group_estimates(
         group_fractions = _design_sampling_fractions(group)
         columns: dict[str, list[object]] = {}
         for index, (_, prefix) in enumerate(MEASURES):
-            statistics = _measure_statistics(group, calibrated[key][index], index)
+            statistics = _measure_statistics(group, index)
             values = _estimate_or_point(statistics, method, dev, group_fractions[index], settings)
             for suffix, value in zip(_ESTIMATE_SUFFIXES, values, strict=True):
                 columns[f"{prefix}{suffix}"] = value
@@ -353,14 +354,13 @@ def _emq_ratios(
     return as_groups()
 
 
-def _measure_statistics(sums: _ShareSums, calibrated: np.ndarray, index: int) -> ShareStatistics:
+def _measure_statistics(sums: _ShareSums, index: int) -> ShareStatistics:
     """One measure's statistics, over the clusters that carry any of its weight."""
     counts = sums.counts[index]
     keep = counts.sum(axis=1) > 0
     return ShareStatistics(
         counts=counts[keep],
         posterior_totals=sums.posterior_totals[index][keep],
-        calibrated_totals=calibrated,
         noise_diagonal=sums.noise_diagonal[index],
         noise_outer=sums.noise_outer[index],
         total_weight=float(sums.total_weight[index]),

@@ -57,15 +57,15 @@ class ShareStatistics:
 
     C clusters (bootstrap blocks, in a fixed order) by S domains, plus a few global sums; the store
     computes them in DuckDB (sql/11_share_blocks.sql), `document_statistics` from per-document arrays.
-    The posteriors q are the calibrated probabilities, or EMQ's re-weighted ones.
+    The posteriors q are the calibrated probabilities, or, when the model's training prior is known
+    and the estimator is cc or emq, EMQ's re-weighted ones (`posteriors_are_prior_adjusted`): the
+    posteriors adjusted to the input's own label mix.
     """
 
     counts: np.ndarray
     """(C, S) weight per cluster and predicted domain."""
     posterior_totals: np.ndarray
     """(C, S) sum of w q per cluster."""
-    calibrated_totals: np.ndarray
-    """(S,) sum of w p with the calibrated probabilities (the PCC reading)."""
     noise_diagonal: np.ndarray
     """(S,) sum of W^2 Q over near-duplicate sets (w^2 q for a document without duplicates): with
     `noise_outer` the label-noise covariance (`label_noise_moments`)."""
@@ -99,11 +99,23 @@ def document_statistics(
     return ShareStatistics(
         counts=cluster_totals(ids, top, w, n_clusters, n_classes),
         posterior_totals=probability_cluster_totals(ids, posterior, w, n_clusters),
-        calibrated_totals=w @ p,
         noise_diagonal=diagonal,
         noise_outer=outer,
         total_weight=total,
     )
+
+
+def posteriors_are_prior_adjusted(method: str, training_prior_known: bool) -> bool:
+    """Whether `method` reads EMQ's re-weighted posteriors rather than the calibrated ones.
+
+    emq always does (its point is their average). cc does whenever the training prior is known: its
+    interval spans the posteriors' reading and its label noise comes from them, and posteriors
+    calibrated for the training mix are biased for an input of another mix (a web corpus is mostly
+    `other`, the training set is not) by what EMQ's re-weighting removes if only the mix changed; the
+    calibrated posteriors' own average (PCC) was 2.4-2.9 points off `other` on the cross-fitted
+    corpus, EMQ's within 1.1 (README). pcc, acc and pacc are defined on the calibrated posteriors.
+    """
+    return method == "emq" or (method == "cc" and training_prior_known)
 
 
 def estimate_shares(
@@ -125,18 +137,19 @@ def estimate_shares(
 
     Per document: its bootstrap cluster (dense ids), its weight (e.g. tokens x sample weight) and its
     calibrated probabilities; `predicted` is its top domain (default: the argmax). A thin wrapper:
-    EMQ's posteriors, then `document_statistics`, then the estimate from those sums (the store
-    computes the same sums in DuckDB instead).
+    EMQ's posteriors where the method reads them (`posteriors_are_prior_adjusted`), then
+    `document_statistics`, then the estimate from those sums (the store computes the same sums in
+    DuckDB instead).
     """
     if method not in ESTIMATORS:
         raise ValueError(f"unknown estimator {method!r}; choose one of {ESTIMATORS}")
     if not 0.0 < sampling_fraction <= 1.0:
         raise ValueError(f"sampling_fraction must be in (0, 1], got {sampling_fraction}")
     w = np.asarray(weights, dtype=np.float64)
+    if method == "emq" and training_prior is None:
+        raise ValueError("the EMQ estimator needs the model's training prior")
     posterior = None
-    if method == "emq":
-        if training_prior is None:
-            raise ValueError("the EMQ estimator needs the model's training prior")
+    if training_prior is not None and posteriors_are_prior_adjusted(method, training_prior_known=True):
         p = np.asarray(probabilities, dtype=np.float64)
         _, posterior = expectation_maximisation_shares(p / p.sum(axis=1, keepdims=True), w, training_prior)
     statistics = document_statistics(
@@ -170,8 +183,9 @@ def estimate_shares_from_statistics(
 ) -> ShareEstimate:
     """Shares of one measure by `method`, with an input-level and a corpus-level interval.
 
-    For EMQ, `statistics` must hold its re-weighted posteriors (they are the PCC of them). Every
-    replicate adds up
+    For EMQ, `statistics` must hold its re-weighted posteriors (they are the PCC of them); call Q
+    the average of the statistics' posteriors (EMQ's point when they are re-weighted, else PCC).
+    Every replicate adds up
     - sampling: a cluster bootstrap deviation with the point model; for the input-level interval it
       is scaled by sqrt(1 - f) (finite-population correction: with every document read, f = 1, there
       is no sampling error about the input), for the corpus-level one it is kept whole;
@@ -179,11 +193,12 @@ def estimate_shares_from_statistics(
     - label noise: which documents are misread is unknown even when all are read, so a draw from
       N(0, sum_d w_d^2 (diag(p_d) - p_d p_d^T) / W^2) (the posteriors' multinomial covariance), d
       running over near-duplicate sets rather than documents: copies of a text are misread together;
-    - decision-rule ambiguity: the gap b = |CC - PCC| between counting top labels and averaging
+    - decision-rule ambiguity: the gap b = |CC - Q| between counting top labels and averaging
       posteriors bounds a bias of unknown sign that the dev set cannot size for a corpus unlike it
       (README); as a GUM type-B term it enters as N(0, b^2 / 3), so the 95% bounds reach 1.13 b.
-    Percentile bounds of the sums, clipped to [0, 1]. For cc the bounds also span the PCC reading
-    (PCC with its own sampling deviation and label noise), the truth if the posteriors are calibrated.
+    Percentile bounds of the sums, clipped to [0, 1]. For cc the bounds also span the Q reading
+    (with its own sampling deviation and label noise): the truth if the posteriors are calibrated
+    for this input (Q = PCC) or, when re-weighted by EMQ, calibrated up to a change of label mix.
     """
     if method not in ESTIMATORS:
         raise ValueError(f"unknown estimator {method!r}; choose one of {ESTIMATORS}")
@@ -192,8 +207,8 @@ def estimate_shares_from_statistics(
     counts = np.asarray(statistics.counts, dtype=np.float64)
     n_classes = counts.shape[1]
     cc_point = counts.sum(axis=0) / counts.sum()
-    pcc_point = statistics.calibrated_totals / statistics.total_weight
     prob_totals = np.asarray(statistics.posterior_totals, dtype=np.float64)
+    posterior_point = prob_totals.sum(axis=0) / prob_totals.sum()
     estimator = _point_estimator(method, dev)
     sampling = cluster_bootstrap(
         counts,
@@ -217,18 +232,22 @@ def estimate_shares_from_statistics(
         statistics.noise_diagonal, statistics.noise_outer, statistics.total_weight
     )
     noise = rng.standard_normal((replicates, n_classes)) @ covariance_square_root(covariance)
-    # A bias of unknown sign up to b = |CC - PCC| is a rectangular distribution on [-b, b]: standard
+    # A bias of unknown sign up to b = |CC - Q| is a rectangular distribution on [-b, b]: standard
     # uncertainty b / sqrt(3) (GUM type B), combined as a normal term so the bounds reach past +-b.
-    ambiguity = rng.normal(size=(replicates, n_classes)) * (np.abs(cc_point - pcc_point) / np.sqrt(3.0))[None]
+    gap = np.abs(cc_point - posterior_point)
+    ambiguity = rng.normal(size=(replicates, n_classes)) * (gap / np.sqrt(3.0))[None]
     classifier = model + noise + ambiguity
     readings = [(point, deviation, classifier)]
     if method == "cc":
-        # CC's bias is the gap to PCC if the posteriors are calibrated for this input: then the truth
-        # is PCC up to label noise, so the interval also spans that reading (paired cluster draws).
-        pcc_sampling = cluster_bootstrap(
+        # CC's bias is the gap to Q if the posteriors are calibrated for this input (up to its label
+        # mix): then the truth is Q up to label noise, so the interval also spans that reading
+        # (paired cluster draws).
+        posterior_sampling = cluster_bootstrap(
             counts, pcc_estimator, probability_totals=prob_totals, n_replicates=replicates, seed=seed
         )
-        readings.append((pcc_sampling.point, pcc_sampling.replicates - pcc_sampling.point, noise))
+        readings.append(
+            (posterior_sampling.point, posterior_sampling.replicates - posterior_sampling.point, noise)
+        )
     alpha = 1.0 - confidence
     bounds = []
     for scale in (np.sqrt(1.0 - sampling_fraction), 1.0):
