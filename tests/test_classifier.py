@@ -23,7 +23,7 @@ from analyzer import DOMAINS, text_normalise
 from analyzer.classifier_model import FASTTEXT_MAGIC, DomainModel, apply_temperature
 from analyzer.errors import InputError, ModelError
 from analyzer.symbol_density import SYMBOL_DENSITY_BINS
-from analyzer.training.card import targets_table
+from analyzer.training.card import targets_table, write_model_card
 from analyzer.training.data import LabeledData, read_labeled
 from analyzer.training.evaluate import (
     bin_index,
@@ -44,6 +44,7 @@ from analyzer.training.train import (
     choose_view,
     error_groups,
     fit_temperature,
+    shipped_markers,
     train_domain_classifier,
 )
 
@@ -110,6 +111,20 @@ def test_recipe_writes_model_and_sidecar(trained: TrainReport) -> None:
     metrics = json.loads((out / "tiny-domain.metrics.json").read_text())
     assert metrics["dev"]["macro_f1"] == pytest.approx(trained.dev.macro_f1 if trained.dev else -1)
     assert (out / "tiny-domain.reliability.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_card_tells_the_shipped_lexicons_history_only_for_the_shipped_lexicon(
+    trained: TrainReport, tmp_path: Path
+) -> None:
+    shipped = shipped_markers().lexicon
+    assert trained.dev is not None and shipped is not None and trained.lexicon_name == shipped.name
+    history = "The shipped lexicon was written"
+    write_model_card(tmp_path / "shipped.md", trained, trained.dev, "make classifier")
+    assert history in (tmp_path / "shipped.md").read_text()
+    own = replace(trained, lexicon_name="my-lexicon")
+    write_model_card(tmp_path / "own.md", own, trained.dev, "analyzer train --lexicon my.yaml")
+    card = (tmp_path / "own.md").read_text()
+    assert history not in card and "`my-lexicon`" in card
 
 
 def test_predict_proba_shape_sums_and_column_order(trained: TrainReport) -> None:

@@ -18,6 +18,7 @@ from analyzer.training.train import (
     QUANTIZE_MAX_F1_LOSS,
     GridResult,
     TrainReport,
+    shipped_markers,
 )
 
 
@@ -234,6 +235,9 @@ between models smaller than this spread is the seed's luck, not the recipe's:
    (`analyzer.lexicon`), so all lexicon words share the weight fastText learns for their domain's
    marker, including words the training sources rarely use; `make bench-classifier` measures what
    this adds on held-out sources."""
+    # the history below is the shipped lexicon's; a card of a model trained with another says nothing of it
+    shipped_lexicon = shipped_markers().lexicon
+    if shipped_lexicon is not None and report.lexicon_name == shipped_lexicon.name:
         lexicon_limit = (
             "- The shipped lexicon was written from general knowledge of each domain's vocabulary, not\n"
             "  from the data, but after the leave-one-source-out table had shown which sources are\n"
