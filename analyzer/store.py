@@ -173,6 +173,7 @@ def _populate(
     connection.unregister("clusters")
     connection.execute("DROP TABLE tags")
     connection.execute(load_sql("04a_document_groups"))
+    connection.execute(load_sql("04b_measure_weights"))
     connection.execute(load_sql("05_domain_shares_raw"))
     connection.register("share_estimates", share_estimates(connection, estimates))
     connection.execute(load_sql("12_domain_shares"))

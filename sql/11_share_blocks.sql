@@ -2,11 +2,12 @@
 -- tagged documents, per bootstrap cluster and over the whole input — or over each group of it? A
 -- cluster is a block of $block_size consecutive rows of one shard, since documents within a shard
 -- are not independent. Each measure (tokens, dedup_tokens, bytes) weighs a document by
--- w = amount * sample_weight, sample_weight being how many input documents a tagged one stands for.
+-- w = amount * sample_weight (`measure_weight`, sql/04b_measure_weights.sql), sample_weight being how
+-- many input documents a tagged one stands for.
 -- Its posterior for domain k is q_k = p_k r_k / sum_j p_j r_j with r the row of the caller's
 -- relation `share_ratios(grouping, group_value, measure, r)` for its group and measure, all ones
--- where there is none (the calibrated probabilities renormalised); EMQ passes its current shares
--- over the training prior.
+-- where there is none (the calibrated probabilities renormalised); EMQ's final shares over the
+-- training prior when the estimator reads EMQ's posteriors (its steps run sql/11b_posterior_sums.sql).
 -- Groups: $groupings lists the grouping columns, 'all' (the whole input, group_value 'all'),
 -- 'dump' or 'source'; a document is in the group of its value of each, '(none)' where that is NULL
 -- (`documents_in_groups`, sql/04a_document_groups.sql; the caller skips a grouping column that is
@@ -17,7 +18,6 @@
 -- (shard, block) order.
 --   counts            per cluster and k: sum of w over the documents predicted k
 --   posterior_totals  per cluster and k: sum of w q_k
---   posterior_sums    per k: sum of w q_k over the group
 --   total_weight      sum of w
 --   noise_diagonal    per k: sum of W^2 Q_k           } the label-noise covariance, over
 --   noise_outer       per k <= l: sum of W^2 Q_k Q_l  } near-duplicate clusters (see below)
@@ -27,10 +27,9 @@
 -- cluster (`cluster_id`) as one text: its members are the same words, so the model misreads all of
 -- them or none. W is a cluster's sum of w in the group and Q its w-weighted mean posterior; for a
 -- document without duplicates that is w^2 q_k, as if every document were misread independently.
--- With $with_blocks false only posterior_sums and total_weight come back: one E and M step of EMQ.
 -- analyzer/estimates/corpus_shares.py reshapes the rows; no per-document row leaves DuckDB.
-WITH measures (measure, name) AS (
-    VALUES (0, 'tokens'), (1, 'dedup_tokens'), (2, 'bytes')
+WITH measures AS (  -- MEASURES order: tokens, dedup_tokens, bytes
+    SELECT unnest(range(3)) AS measure
 ),
 grouped AS NOT MATERIALIZED (  -- one row per document and group it belongs to (sql/04a)
     SELECT
@@ -63,11 +62,7 @@ weighted AS NOT MATERIALIZED (  -- one row per document, group and measure
             cluster_id,
             array_position(['finance', 'law', 'code', 'medical', 'other'], domain) - 1 AS predicted,
             measure,
-            CASE name
-                WHEN 'tokens' THEN n_tokens
-                WHEN 'dedup_tokens' THEN n_tokens * (NOT is_duplicate)::INTEGER
-                WHEN 'bytes' THEN n_bytes
-            END::DOUBLE * sample_weight::DOUBLE AS w,
+            measure_weight(measure, n_tokens, n_bytes, is_duplicate, sample_weight) AS w,
             CASE WHEN sample_weight > 0 THEN least(1.0, 1.0 / sample_weight::DOUBLE) ELSE 1.0 END AS pi,
             [p_finance, p_law, p_code, p_medical, p_other]::DOUBLE[] AS p,
             coalesce(share_ratios.r::DOUBLE[], [1.0, 1.0, 1.0, 1.0, 1.0]::DOUBLE[]) AS r
@@ -90,19 +85,12 @@ clusters AS (
         coalesce(sum(w) FILTER (WHERE predicted = k), 0) AS counts,
         sum(wq) AS posterior_totals
     FROM posteriors
-    WHERE $with_blocks
     GROUP BY grouping, group_value, shard, block, measure, k
 ),
 duplicate_sets AS (  -- per near-duplicate cluster in a group, measure and k: W and W Q_k
     SELECT grouping, group_value, measure, cluster_id, k, sum(w) AS w_set, sum(wq) AS wq_set
     FROM posteriors
-    WHERE $with_blocks
     GROUP BY grouping, group_value, measure, cluster_id, k
-),
-whole_group AS (
-    SELECT grouping, group_value, measure, k, sum(wq) AS posterior_sums
-    FROM posteriors
-    GROUP BY grouping, group_value, measure, k
 ),
 noise_diagonal AS (
     SELECT grouping, group_value, measure, k, sum(w_set * wq_set) AS noise_diagonal
@@ -125,14 +113,11 @@ design AS (  -- per predicted domain: the sums the design's sampling fraction ne
         sum(w * w) AS squared_weight,
         sum(pi * w * w) AS included_squared_weight
     FROM weighted
-    WHERE $with_blocks AND predicted IS NOT NULL
+    WHERE predicted IS NOT NULL
     GROUP BY grouping, group_value, measure, predicted
 )
 SELECT statistic, grouping, group_value, measure, cluster_index, k, NULL AS l, value
 FROM (UNPIVOT clusters ON counts, posterior_totals INTO NAME statistic VALUE value)
-UNION ALL
-SELECT 'posterior_sums', grouping, group_value, measure, NULL, k, NULL, posterior_sums
-FROM whole_group
 UNION ALL
 SELECT 'noise_diagonal', grouping, group_value, measure, NULL, k, NULL, noise_diagonal FROM noise_diagonal
 UNION ALL

@@ -259,7 +259,7 @@ def test_pps_run_is_deterministic_accounted_weighted_and_recorded(
             )
             docs = db.execute("SELECT n_tokens, n_bytes, sample_weight, domain FROM documents").fetchnumpy()
             domain = np.unique(np.asarray(docs["domain"]), return_inverse=True)[1].reshape(-1)
-            sums = corpus_shares._share_sums(db, 256, ("all",), None, with_blocks=True)[("all", "all")]
+            sums = corpus_shares._share_sums(db, 256, ("all",), None)[("all", "all")]
             all_fractions = corpus_shares._design_sampling_fractions(sums)  # MEASURES order
             fractions = [all_fractions[0], all_fractions[2]]  # tokens, bytes
             for fraction, measure in zip(fractions, ("n_tokens", "n_bytes"), strict=True):

@@ -161,8 +161,10 @@ def test_a_column_that_is_null_throughout_is_skipped() -> None:
 def test_group_sampling_fraction_is_the_design_fraction_of_its_documents() -> None:
     connection = generated_store()
     connection.execute("UPDATE documents SET sample_weight = 1 + (doc_seq % 7) / 3.0")  # unequal pi, some 1
-    connection.execute(load_sql("04a_document_groups"))  # _group_estimates defines it for _share_sums
-    sums = corpus_shares._share_sums(connection, 64, ("all",), None, with_blocks=True)[("all", "all")]
+    # _group_estimates defines these macros for _share_sums
+    connection.execute(load_sql("04a_document_groups"))
+    connection.execute(load_sql("04b_measure_weights"))
+    sums = corpus_shares._share_sums(connection, 64, ("all",), None)[("all", "all")]
     docs = connection.execute(
         "SELECT n_tokens, (n_tokens * (NOT is_duplicate)::INTEGER) AS dedup_tokens, n_bytes, sample_weight, "
         "array_position(['finance', 'law', 'code', 'medical', 'other'], domain) - 1 AS predicted "

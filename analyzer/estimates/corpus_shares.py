@@ -172,13 +172,13 @@ def _group_estimates(
     """
     if not groupings:
         return {}
-    # once here, not per _share_sums: looking the macro up costs ~16 ms and EMQ sums many times
+    # once here, not per query: looking the macro up costs ~16 ms and EMQ sums many times
     define_macro(connection, "documents_in_groups", "04a_document_groups")
-    sums = _share_sums(connection, settings.block_size, groupings, None, with_blocks=True)
+    define_macro(connection, "measure_weight", "04b_measure_weights")
+    ratios = None
     if prior is not None and posteriors_are_prior_adjusted(method, training_prior_known=True):
-        weights = {key: group.total_weight for key, group in sums.items()}
-        ratios = _emq_ratios(connection, settings.block_size, groupings, weights, prior)
-        sums = _share_sums(connection, settings.block_size, groupings, ratios, with_blocks=True)
+        ratios = _emq_ratios(connection, groupings, prior)
+    sums = _share_sums(connection, settings.block_size, groupings, ratios)
     out: dict[GroupKey, dict[str, list[object]]] = {}
     for key, group in sums.items():
         group_fractions = _design_sampling_fractions(group)
@@ -205,8 +205,6 @@ class _ShareSums:
     """(M, C, S) weight per cluster and predicted domain."""
     posterior_totals: np.ndarray
     """(M, C, S) sum of w q per cluster."""
-    posterior_sums: np.ndarray
-    """(M, S) sum of w q over the whole group."""
     total_weight: np.ndarray
     """(M,) sum of w."""
     noise_diagonal: np.ndarray
@@ -229,17 +227,14 @@ _RATIOS_SCHEMA = pa.schema(
 )
 
 
-def _share_sums(
+def _query_at_ratios(
     connection: duckdb.DuckDBPyConnection,
-    block_size: int,
-    groupings: tuple[str, ...],
+    sql_file: str,
+    parameters: dict[str, object],
     ratios: dict[GroupKey, np.ndarray] | None,
-    *,
-    with_blocks: bool,
-) -> dict[GroupKey, _ShareSums]:
-    """sql/11_share_blocks.sql for every group of `groupings` at these prior ratios ((M, S) per
-    group; None or a missing group: all ones), reshaped into arrays per group. The connection must
-    hold the `documents_in_groups` macro (sql/04a; `_group_estimates` defines it)."""
+) -> pa.Table:
+    """Run `sql/<sql_file>.sql` with these prior ratios ((M, S) per group; None or a missing group:
+    all ones) registered as the relation `share_ratios` it reads."""
     rows_of_ratios: dict[str, list[object]] = {name: [] for name in _RATIOS_SCHEMA.names}
     for (grouping, group_value), ratio in (ratios or {}).items():
         for measure, row in enumerate(ratio):
@@ -247,12 +242,24 @@ def _share_sums(
             rows_of_ratios["group_value"].append(group_value)
             rows_of_ratios["measure"].append(measure)
             rows_of_ratios["r"].append([float(value) for value in row])
-    parameters = {"block_size": block_size, "with_blocks": with_blocks, "groupings": list(groupings)}
     connection.register("share_ratios", pa.table(rows_of_ratios, schema=_RATIOS_SCHEMA))
     try:
-        rows = connection.sql(load_sql("11_share_blocks"), params=parameters).to_arrow_table()
+        return connection.sql(load_sql(sql_file), params=parameters).to_arrow_table()
     finally:
         connection.unregister("share_ratios")
+
+
+def _share_sums(
+    connection: duckdb.DuckDBPyConnection,
+    block_size: int,
+    groupings: tuple[str, ...],
+    ratios: dict[GroupKey, np.ndarray] | None,
+) -> dict[GroupKey, _ShareSums]:
+    """sql/11_share_blocks.sql for every group of `groupings` at these prior ratios, reshaped into
+    arrays per group. The connection must hold the `documents_in_groups` macro (sql/04a;
+    `_group_estimates` defines it)."""
+    parameters = {"block_size": block_size, "groupings": list(groupings)}
+    rows = _query_at_ratios(connection, "11_share_blocks", parameters, ratios)
     grouping = rows.column("grouping").to_numpy(zero_copy_only=False).astype(str)
     group_value = rows.column("group_value").to_numpy(zero_copy_only=False).astype(str)
     keys, inverse = np.unique(np.char.add(np.char.add(grouping, "\x1f"), group_value), return_inverse=True)
@@ -291,7 +298,6 @@ def _group_sums(rows: dict[str, np.ndarray]) -> _ShareSums:
     return _ShareSums(
         counts=gather("counts", "cluster_index", "k"),
         posterior_totals=gather("posterior_totals", "cluster_index", "k"),
-        posterior_sums=gather("posterior_sums", "k"),
         total_weight=gather("total_weight"),
         noise_diagonal=gather("noise_diagonal", "k"),
         noise_outer=upper + np.triu(upper, 1).swapaxes(1, 2),
@@ -321,15 +327,28 @@ def _design_sampling_fractions(sums: _ShareSums) -> list[float]:
     return fractions
 
 
-def _emq_ratios(
+def _posterior_sums(
     connection: duckdb.DuckDBPyConnection,
-    block_size: int,
     groupings: tuple[str, ...],
-    weighted: dict[GroupKey, np.ndarray],
-    prior: np.ndarray,
+    ratios: dict[GroupKey, np.ndarray] | None,
+) -> dict[GroupKey, tuple[np.ndarray, np.ndarray]]:
+    """sql/11b_posterior_sums.sql: per group, (M,) sums of w and (M, S) sums of w q at these ratios."""
+    rows = _query_at_ratios(connection, "11b_posterior_sums", {"groupings": list(groupings)}, ratios)
+    out: dict[GroupKey, tuple[np.ndarray, np.ndarray]] = {}
+    for row in rows.to_pylist():
+        key = (str(row["grouping"]), str(row["group_value"]))
+        totals, sums = out.setdefault(key, (np.zeros(len(MEASURES)), np.zeros((len(MEASURES), len(DOMAINS)))))
+        totals[row["measure"]] = row["total_weight"] or 0.0
+        sums[row["measure"]] = [value or 0.0 for value in row["posterior_sums"]]
+    return out
+
+
+def _emq_ratios(
+    connection: duckdb.DuckDBPyConnection, groupings: tuple[str, ...], prior: np.ndarray
 ) -> dict[GroupKey, np.ndarray]:
-    """EMQ's final prior ratios per group and measure, each E and M step one aggregation in DuckDB
-    over every group at once (each group converges as if run alone)."""
+    """EMQ's final prior ratios per group and measure, each E and M step one lean aggregation in
+    DuckDB (sql/11b) over every group at once (each group converges as if run alone)."""
+    weighted = {key: totals for key, (totals, _) in _posterior_sums(connection, groupings, None).items()}
     keys = sorted(weighted)
     totals = np.concatenate([weighted[key] for key in keys]) if keys else np.zeros(0)
     live = np.flatnonzero(totals > 0)
@@ -344,8 +363,8 @@ def _emq_ratios(
 
     def weighted_posterior_sums(live_ratios: np.ndarray) -> np.ndarray:
         ratios[live] = live_ratios
-        sums = _share_sums(connection, block_size, groupings, as_groups(), with_blocks=False)
-        stacked = np.concatenate([sums[key].posterior_sums for key in keys])
+        sums = _posterior_sums(connection, groupings, as_groups())
+        stacked = np.concatenate([sums[key][1] for key in keys])
         result: np.ndarray = stacked[live]
         return result
 
