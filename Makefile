@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DATA ?= ../shared/data
 WORKERS ?= 2
 
-.PHONY: install demo test test-fast lint bench bench-estimates bench-estimates-scale bench-dedup bench-classifier classifier notebooks clean
+.PHONY: install demo test test-fast lint bench bench-estimates bench-estimates-unseen bench-estimates-scale bench-dedup bench-classifier classifier notebooks clean
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,10 @@ bench-dedup: install
 # cross-fitted accuracy of the share estimates (needs `make demo` first; trains two fold models)
 bench-estimates: install
 	$(PY) bench/estimate_accuracy.py --data $(DATA) --out bench/results/estimate_accuracy.json
+
+# the share estimators on simulated corpora of sources the classifier never saw (leave-one-source-out, ~10 min)
+bench-estimates-unseen: install
+	$(PY) bench/estimates_unseen_sources.py --data $(DATA) --out bench/results/estimates_unseen_sources.json
 
 # seconds and memory of the share estimates (cc, pcc, emq; whole input and per dump) on 1 M generated documents
 bench-estimates-scale: install

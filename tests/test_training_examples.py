@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+import numpy as np
 import pytest
 from generated import make_text
 
@@ -124,6 +125,14 @@ def test_source_holdout_predicts_every_source_with_a_model_that_never_saw_it() -
     )
     section = holdout_section(result, result.pooled)
     assert "| odd | 25 | law 25 |" in section and f"**{result.pooled.macro_f1:.4f}**" in section
+    # every held-out document keeps its probabilities; the kept-in source has none
+    held_out = ~np.isnan(result.probabilities).any(axis=1)
+    assert held_out.sum() == result.held_out_documents and not held_out[data.sources.index("tiny")]
+    assert np.allclose(result.probabilities[held_out].sum(axis=1), 1.0, atol=1e-4)
+    # each model's prior is the label mix of its training lines, which lack its source
+    assert set(result.training_priors) == set(scores)
+    assert all(sum(prior) == pytest.approx(1.0) for prior in result.training_priors.values())
+    assert "probabilities" not in result.to_dict()
 
 
 def test_source_holdout_needs_sources() -> None:

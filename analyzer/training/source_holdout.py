@@ -18,7 +18,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,10 +59,18 @@ class SourceHoldout:
     held_out_documents: int
     kept_in_training: list[str]
     """Sources too small to hold out alone (< MIN_SOURCE_DOCUMENTS documents)."""
+    training_priors: dict[str, list[float]] = field(default_factory=dict)
+    """Per held-out source, the label mix (DOMAINS order) of the lines its model trained on: the
+    prior its posteriors are calibrated for."""
+    probabilities: np.ndarray = field(default_factory=lambda: np.zeros((0, len(DOMAINS))), repr=False)
+    """(documents, DOMAINS) fastText probabilities of every document from the model that never saw
+    its source (uncalibrated); NaN rows for the sources kept in every training set."""
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-serialisable dict."""
-        return asdict(self)
+        """Return a JSON-serialisable dict (without the per-document probabilities)."""
+        out = asdict(self)
+        del out["probabilities"]
+        return out
 
 
 @dataclass(frozen=True)
@@ -114,17 +122,20 @@ def source_holdout(
     sources = np.array(data.sources)
     with tempfile.TemporaryDirectory(prefix="analyzer-holdout-") as tmp:
         jobs = []
+        priors: dict[str, list[float]] = {}
         for number, source in enumerate(targets):
             train_index = np.flatnonzero(sources != source)
             test_index = np.flatnonzero(sources == source)
             lines, labels = training_lines(data, train_index.tolist())
+            label_counts = Counter(labels)
+            priors[source] = [label_counts[label] / len(labels) for label in DOMAINS]
             train_file = Path(tmp) / f"holdout{number}.txt"
             write_training_file(lines, labels, train_file)
             test_lines = tuple(view.normalise(data.texts[i]) for i in test_index)
             jobs.append(
                 _HoldoutJob(source, train_file, test_lines, tuple(int(i) for i in test_index), params, seed)
             )
-        probabilities = np.zeros((len(data.texts), len(DOMAINS)))
+        probabilities = np.full((len(data.texts), len(DOMAINS)), np.nan)
         predicted = np.zeros(len(data.texts), dtype=bool)
         if workers <= 1:
             results = [_run_job(job) for job in jobs]
@@ -153,4 +164,4 @@ def source_holdout(
     chosen = np.flatnonzero(predicted)
     pooled = evaluate_probabilities(probabilities[chosen], [data.labels[i] for i in chosen])
     kept = sorted(set(data.sources) - set(targets))
-    return SourceHoldout(scores, pooled, int(chosen.size), kept)
+    return SourceHoldout(scores, pooled, int(chosen.size), kept, priors, probabilities)

@@ -339,8 +339,10 @@ class TrainReport:
     the seed's luck."""
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-serialisable dict."""
-        return asdict(self)
+        """Return a JSON-serialisable dict (the holdout without its per-document probabilities)."""
+        out = asdict(self)
+        out["source_holdout"] = None if self.source_holdout is None else self.source_holdout.to_dict()
+        return out
 
 
 def train_fasttext(train_file: Path, params: FastTextParams, seed: int) -> Any:
