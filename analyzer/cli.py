@@ -31,6 +31,11 @@ from analyzer.errors import AnalyzerError, InputError
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console(stderr=True)
 
+INTERVAL_CAVEAT = (
+    "Intervals carry the classifier's error as measured on sources like its training data's; on "
+    "unfamiliar sources it errs more (README: On sources the classifier never saw)."
+)
+
 
 def reports_errors(command: F) -> F:
     """Turn an AnalyzerError into one line on stderr and its exit code; never a traceback.
@@ -363,7 +368,9 @@ def estimate(out_dir: Path, corpus: str, dedup: bool) -> None:
             f"{_tokens(row['tokens_lo'])} - {_tokens(row['tokens_hi'])}",
             row["domain_corpora"],
         )
-    result.caption = f"{table.column('unit_note')[0]}; size from {table.column('source')[0]}"
+    result.caption = (
+        f"{table.column('unit_note')[0]}; size from {table.column('source')[0]}. {INTERVAL_CAVEAT}"
+    )
     out.print(result)
 
 
@@ -671,7 +678,7 @@ def _print_summary(summary: Any, config: RunConfig) -> None:
             _percent(row["dedup_token_share"]),
         )
     if summary.domain_shares:
-        table.caption = f"estimator: {summary.domain_shares[0]['estimator']}"
+        table.caption = f"estimator: {summary.domain_shares[0]['estimator']}. {INTERVAL_CAVEAT}"
     out.print(table)
     out.print(
         f"documents read {summary.docs_read:,} = tagged {summary.docs_tagged:,} + skipped "
