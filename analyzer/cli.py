@@ -687,9 +687,33 @@ def _print_summary(summary: Any, config: RunConfig) -> None:
         f"{summary.processed_megabytes:,.1f} MB of text tagged in {summary.seconds:,.1f} s "
         f"with {summary.workers} worker(s) = {summary.megabytes_per_second_per_core:,.2f} MB/s per core"
     )
+    if summary.model_confidence is not None:
+        out.print(model_confidence_line(summary.model_confidence))
     for failed in summary.failed:
         out.print(f"FAILED {failed.shard} (not counted; see the failed_shards table)")
         click.echo(f"error: {failed.error}", err=True)
+
+
+UNFAMILIAR_RATIO = 1.5
+"""An input with this many times dev's share of low-confidence documents is called unfamiliar:
+dev has 12 %, the cross-fitted corpus of familiar sources 12 %, unseen sources 25 % (README)."""
+
+
+def model_confidence_line(row: dict[str, object]) -> str:
+    """One line on how confidently the model read the input, against its dev set."""
+    share, dev = row["low_confidence_doc_share"], row["dev_low_confidence_doc_share"]
+    if not isinstance(share, float):
+        return "model confidence: no documents tagged"
+    line = f"model confidence: {share:.1%} of documents tagged with top probability < {row['threshold']}"
+    if not isinstance(dev, float):
+        return line + " (no dev predictions to compare with)"
+    line += f" (its dev set: {dev:.1%})"
+    if dev > 0 and share >= UNFAMILIAR_RATIO * dev:
+        line += (
+            "; unfamiliar text: expect larger classifier errors than the intervals allow "
+            "(README: On sources the classifier never saw)"
+        )
+    return line
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ class RunSummary:
     domain_shares: list[dict[str, object]] = field(default_factory=list)
     seconds: float = 0.0
     workers: int = 1
+    model_confidence: dict[str, object] | None = None
+    """The 'all' row of the store's `model_confidence` table (None when nothing was tagged)."""
 
     @property
     def failed(self) -> list[ShardAccounting]:
@@ -145,7 +147,9 @@ def run_analysis(
         estimate_settings(config),
         tags_schema,
     )
-    return RunSummary(accountings, read_domain_shares(config), seconds, config.workers)
+    return RunSummary(
+        accountings, read_domain_shares(config), seconds, config.workers, read_model_confidence(config)
+    )
 
 
 def estimate_settings(config: RunConfig) -> EstimateSettings:
@@ -158,6 +162,15 @@ def estimate_settings(config: RunConfig) -> EstimateSettings:
         replicates=config.bootstrap_replicates,
         confidence=config.confidence,
     )
+
+
+def read_model_confidence(config: RunConfig) -> dict[str, object] | None:
+    """The whole input's row of `model_confidence` (sql/13), read back from the finished store."""
+    with duckdb.connect(str(config.database_path), read_only=True) as connection:
+        relation = connection.sql("SELECT * FROM model_confidence WHERE predicted = 'all'")
+        names = relation.columns
+        rows = relation.fetchall()
+    return dict(zip(names, rows[0], strict=True)) if rows else None
 
 
 def read_domain_shares(config: RunConfig) -> list[dict[str, object]]:

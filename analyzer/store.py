@@ -19,13 +19,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from analyzer import DOMAINS
 from analyzer.config import SQL_DIR
 from analyzer.dedup.boilerplate import boilerplate_threshold
 from analyzer.dedup.clusters import cluster_roots
 from analyzer.errors import RunError, one_line
 from analyzer.estimates.corpus_shares import EstimateSettings, share_estimates, share_estimates_by_group
+from analyzer.estimates.dev_predictions import load_dev_predictions
 from analyzer.shard_output import ShardAccounting, ShardPaths
 from analyzer.sql_library import load_sql
+
+LOW_CONFIDENCE_THRESHOLD = 0.9
+"""`model_confidence` counts a document whose top calibrated probability is below this as one the
+model is unsure of (sql/13_model_confidence.sql): 12 % of dev documents, 25 % of documents from
+sources the model never saw (README: bench-estimates' fold models, leave-one-source-out models)."""
 
 SHARDS_SCHEMA = pa.schema(
     [
@@ -181,12 +188,30 @@ def _populate(
     connection.register("share_group_estimates", share_estimates_by_group(connection, estimates))
     connection.execute(load_sql("12a_share_estimates_by_group"))
     connection.unregister("share_group_estimates")
+    connection.register("dev_top_probabilities", _dev_top_probabilities(estimates.dev_predictions))
+    connection.execute(load_sql("13_model_confidence"), {"threshold": LOW_CONFIDENCE_THRESHOLD})
+    connection.unregister("dev_top_probabilities")
     connection.execute(load_sql("06_shard_accounting"))
     connection.execute(load_sql("07_runs"), _run_parameters(run))
     connection.execute(load_sql("08_duplicate_views"))
     connection.execute(load_sql("09_breakdowns"))
     connection.execute(
         load_sql("10_reference_corpora"), {"seed_file": str(SQL_DIR / "seed" / "reference_corpora.csv")}
+    )
+
+
+def _dev_top_probabilities(dev_predictions: Path | None) -> pa.Table:
+    """(predicted, top_probability) per dev document of the model; no rows without dev predictions."""
+    if dev_predictions is None:
+        return pa.table(
+            {"predicted": pa.array([], pa.string()), "top_probability": pa.array([], pa.float64())}
+        )
+    dev = load_dev_predictions(dev_predictions)
+    return pa.table(
+        {
+            "predicted": [DOMAINS[index] for index in dev.predicted_index],
+            "top_probability": dev.probabilities.max(axis=1),
+        }
     )
 
 

@@ -69,7 +69,10 @@ def test_run_builds_the_contract_tables(corpus: Path, tmp_path: Path, tiny_model
     )
     assert code == 0, stderr
     assert "documents read 136 = tagged 135 + skipped 1" in stdout
+    assert "model confidence: " in stdout
     with duckdb.connect(str(out / "analysis.duckdb"), read_only=True) as db:
+        confidence = db.execute("SELECT predicted, docs FROM model_confidence").fetchall()
+        assert confidence[-1] == ("all", 135) and sum(docs for _, docs in confidence[:-1]) == 135
         columns = dict(db.execute("SELECT column_name, column_type FROM (DESCRIBE documents)").fetchall())
         for name, kind in DOCUMENT_COLUMNS.items():
             assert columns.get(name) == kind, name
