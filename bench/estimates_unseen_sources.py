@@ -61,7 +61,9 @@ def leave_one_source_out(data_dir: Path, workers: int) -> dict[str, np.ndarray]:
     recipe = TrainingSetRecipe(**sidecar.extra["training_set"])
     view = TextView(sidecar.head_chars, markers=markers_of(sidecar, model_path))
     data = pooled_data(read_labeled(data_dir / "train.jsonl.gz"), read_labeled(data_dir / "dev.jsonl.gz"))
-    holdout = recipe_holdout(data, params, view, recipe, workers=workers, log=lambda message: None)
+    holdout = recipe_holdout(
+        data, params, view, recipe, workers=workers, log=lambda message: print(message, flush=True)
+    )
     sources = np.array(data.sources)
     priors = np.full((len(sources), len(DOMAINS)), np.nan)
     for source, prior in holdout.training_priors.items():

@@ -18,6 +18,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -90,6 +91,16 @@ def _run_job(job: _HoldoutJob) -> tuple[tuple[int, ...], np.ndarray]:
     return job.test_index, fasttext_probabilities(ft_model, list(job.test_lines), DOMAINS)
 
 
+def _source_score(source: str, truths: list[str], probabilities: np.ndarray) -> SourceScore:
+    """How the model that never saw `source` read its documents (true labels, its probabilities)."""
+    guesses = [DOMAINS[int(k)] for k in probabilities.argmax(axis=1)]
+    wrong = Counter(guess for guess, truth in zip(guesses, truths, strict=True) if guess != truth)
+    accuracy = 1.0 - sum(wrong.values()) / len(truths)
+    return SourceScore(
+        source, len(truths), dict(Counter(truths).most_common()), accuracy, dict(wrong.most_common())
+    )
+
+
 def held_out_sources(sources: Sequence[str], min_documents: int = MIN_SOURCE_DOCUMENTS) -> list[str]:
     """Sources with at least `min_documents` documents, in name order."""
     counts = Counter(sources)
@@ -137,30 +148,23 @@ def source_holdout(
             )
         probabilities = np.full((len(data.texts), len(DOMAINS)), np.nan)
         predicted = np.zeros(len(data.texts), dtype=bool)
-        if workers <= 1:
-            results = [_run_job(job) for job in jobs]
-        else:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
-                results = list(pool.map(_run_job, jobs))
-    scores = []
-    for job, (index, probs) in zip(jobs, results, strict=True):
-        rows = np.array(index)
-        probabilities[rows] = probs
-        predicted[rows] = True
-        guesses = [DOMAINS[int(k)] for k in probs.argmax(axis=1)]
-        truths = [data.labels[i] for i in rows]
-        wrong = Counter(guess for guess, truth in zip(guesses, truths, strict=True) if guess != truth)
-        accuracy = 1.0 - sum(wrong.values()) / len(rows)
-        scores.append(
-            SourceScore(
-                job.held_out,
-                len(rows),
-                dict(Counter(truths).most_common()),
-                accuracy,
-                dict(wrong.most_common()),
-            )
+        scores = []
+        pool = (
+            ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) if workers > 1 else None
         )
-        log(f"held out {job.held_out:<20} {len(rows):>5} documents, accuracy {accuracy:.3f}")
+        with pool or nullcontext():
+            # results arrive in job order as they finish, so each source is logged when it is done
+            results = pool.map(_run_job, jobs) if pool is not None else map(_run_job, jobs)
+            for number, (job, (index, probs)) in enumerate(zip(jobs, results, strict=True), start=1):
+                rows = np.array(index)
+                probabilities[rows] = probs
+                predicted[rows] = True
+                score = _source_score(job.held_out, [data.labels[i] for i in rows], probs)
+                scores.append(score)
+                log(
+                    f"[{number}/{len(jobs)}] held out {score.source:<20} {score.documents:>5} documents, "
+                    f"accuracy {score.accuracy:.3f}"
+                )
     chosen = np.flatnonzero(predicted)
     pooled = evaluate_probabilities(probabilities[chosen], [data.labels[i] for i in chosen])
     kept = sorted(set(data.sources) - set(targets))
