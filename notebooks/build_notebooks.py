@@ -174,6 +174,38 @@ def domain_shares_notebook(database: str = DEFAULT_DATABASE) -> Notebook:
                 plt.show()
             '''
         ),
+        markdown(
+            """
+            ## How confidently the model read this input
+
+            From `model_confidence`: the share of tagged documents whose top calibrated probability
+            is below 0.9, per predicted domain, next to the same share on the model's dev set. On
+            sources like its training data's the two are close; on sources it never saw about twice
+            as many documents are unsure, and its errors are larger than the intervals allow
+            (README, "On sources the classifier never saw").
+            """
+        ),
+        code(
+            """
+            tables = set(query("SELECT table_name FROM duckdb_tables()")["table_name"])
+            if "model_confidence" not in tables:
+                print("this store predates the model_confidence table")
+            else:
+                confidence = query("SELECT * FROM model_confidence")
+                positions = np.arange(len(confidence))
+                fig, ax = plt.subplots()
+                unsure = confidence["low_confidence_doc_share"] * 100
+                ax.bar(positions - 0.2, unsure, width=0.4, label="this input")
+                if confidence["dev_low_confidence_doc_share"].notna().any():
+                    dev = confidence["dev_low_confidence_doc_share"] * 100
+                    ax.bar(positions + 0.2, dev, width=0.4, label="model's dev set", color="tab:gray")
+                ax.set_xticks(positions, confidence["predicted"])
+                ax.set_ylabel("documents with top probability < 0.9 (%)")
+                ax.set_title("Documents the model is unsure of, by predicted domain")
+                ax.legend()
+                plt.show()
+            """
+        ),
         markdown("## Domain mix per shard"),
         code(
             """
