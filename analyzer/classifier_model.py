@@ -287,12 +287,12 @@ def raw_line(text: str, head_chars: int | None) -> str:
 
 
 def fasttext_probabilities(
-    ft_model: Any, lines: Sequence[str], columns: Sequence[str] = DOMAINS
+    ft_model: Any, lines: Sequence[str], columns: Sequence[str] = DOMAINS, renormalise: bool = True
 ) -> np.ndarray:
     """Return fastText's probabilities for already-normalised lines, columns in `columns` order.
 
     Rows are renormalised to sum to 1: fastText adds 1e-5 inside its log, and `ova` loss gives
-    independent sigmoids.
+    independent sigmoids. With `renormalise` False, fastText's own outputs (those sigmoids).
     """
     column_of = {LABEL_PREFIX + label: index for index, label in enumerate(columns)}
     probs = np.zeros((len(lines), len(columns)), dtype=np.float64)
@@ -304,7 +304,9 @@ def fasttext_probabilities(
         probs[row, columns_here] = row_probs
     # An empty line gets no prediction from fastText; treat it as uniform rather than dividing by 0.
     sums = probs.sum(axis=1, keepdims=True)
-    probs[sums[:, 0] <= 0] = 1.0
+    probs[sums[:, 0] <= 0] = 1.0 / len(columns)
+    if not renormalise:
+        return probs
     normalised: np.ndarray = probs / probs.sum(axis=1, keepdims=True)
     return normalised
 
@@ -413,14 +415,42 @@ class DomainModel:
 
     def predict_label_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Return calibrated probabilities over the model's own labels (columns in `labels` order)."""
+        return self.predict_label_scores(texts)[0]
+
+    def predict_label_scores(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(calibrated probabilities, fastText's own outputs) over the model's own labels: rows of
+        the first sum to 1; the second are a softmax model's probabilities before calibration or a
+        one-vs-all model's independent sigmoids."""
         vectorised = self.vectorised_engine()
         if vectorised is None:
-            raw = fasttext_probabilities(self.ft_model, self.normalise(texts), self.labels)
+            raw = fasttext_probabilities(self.ft_model, self.normalise(texts), self.labels, renormalise=False)
         else:
             # the engine adds the lexicon markers itself, per distinct token, so it reads the lines
             # before annotation (annotating in Python would cost more than the whole prediction)
-            raw = vectorised.probabilities(self.unannotated_lines(texts))[:, self.vectorised_columns]
-        return apply_temperature(raw, self.temperature)
+            lines = self.unannotated_lines(texts)
+            raw = vectorised.probabilities(lines, renormalise=False)[:, self.vectorised_columns]
+        normalised = raw / raw.sum(axis=1, keepdims=True)
+        return apply_temperature(normalised, self.temperature), raw
+
+    @property
+    def one_vs_all(self) -> bool:
+        """True for a model trained with one-vs-all loss (independent sigmoids per label)."""
+        return str(self.ft_model.f.getArgs().loss).rsplit(".", 1)[-1] == "ova"
+
+    def predict_with_scores(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(`predict_proba`, per-domain scores for multi-label tagging), both (len(texts), 5).
+
+        The scores are a one-vs-all model's independent sigmoids, so a page can score high for
+        two domains at once; a label map folds them by the maximum over a domain's labels (the
+        domain is present if any of its labels is). For a softmax model they are its calibrated
+        probabilities, which sum to 1.
+        """
+        probabilities, raw = self.predict_label_scores(texts)
+        scores = raw if self.one_vs_all else probabilities
+        if self.fold is None:
+            return probabilities, scores
+        folded_scores: np.ndarray = (scores[:, :, None] * self.fold[None]).max(axis=1)
+        return probabilities @ self.fold, folded_scores
 
     def forget_unknown_words(self) -> None:
         """Empty the vectorised engine's cache of words outside the vocabulary (for fair timing)."""

@@ -417,6 +417,13 @@ DEFAULT_LABELED = REPO_ROOT.parent / "shared" / "data" / "labeled"
     help="full: the whole grid search; shipped: domain-v1's configuration only (fast).",
 )
 @click.option(
+    "--loss",
+    type=click.Choice(("softmax", "ova")),
+    default=None,
+    help="fastText loss of every grid point [default: the grid's: softmax for --grid shipped]; ova "
+    "(one-vs-all) gives each domain an independent probability, which --multi-label-threshold reads.",
+)
+@click.option(
     "--source-holdout/--no-source-holdout",
     default=True,
     show_default=True,
@@ -482,6 +489,7 @@ def train(
     workers: int,
     seed: int,
     grid: str,
+    loss: str | None,
     source_holdout: bool,
     lexicon: Path | None,
     no_lexicon: bool,
@@ -506,6 +514,8 @@ def train(
     from analyzer.training.commands import read_markers_option
 
     markers = read_markers_option(lexicon, no_lexicon, no_symbol_marker)
+    if seed_rules and loss is not None:
+        raise InputError("--loss is for supervised training; weak supervision trains domain-v1's softmax")
     if not seed_rules:
         if unlabeled or more_unlabeled:
             raise InputError("--unlabeled and extra arguments need --seed-rules DIR (weak supervision)")
@@ -521,6 +531,7 @@ def train(
             workers=workers,
             holdout_sources=source_holdout,
             markers=markers,
+            loss=loss,
             command=command,
             log=lambda message: console.print(message, highlight=False),
         )

@@ -439,8 +439,10 @@ class VectorisedFastText:
         self.n_rows = end_row
         return first_row
 
-    def probabilities(self, lines: Sequence[str]) -> np.ndarray:
-        """Return fastText's label probabilities for lines already prepared for the model."""
+    def probabilities(self, lines: Sequence[str], renormalise: bool = True) -> np.ndarray:
+        """Return fastText's label probabilities for lines already prepared for the model, rows
+        renormalised to sum to 1; with `renormalise` False, fastText's own outputs (a one-vs-all
+        model's independent sigmoids)."""
         n_labels = self.output_matrix.shape[0]
         result = np.empty((len(lines), n_labels), dtype=np.float64)
         start, size = 0, 0
@@ -448,7 +450,7 @@ class VectorisedFastText:
         for index, line in enumerate(encoded):
             size += len(line) + 1
             if size >= MAX_BATCH_BYTES or index == len(encoded) - 1:
-                result[start : index + 1] = self.batch_probabilities(encoded[start : index + 1])
+                result[start : index + 1] = self.batch_probabilities(encoded[start : index + 1], renormalise)
                 start, size = index + 1, 0
         return result
 
@@ -471,7 +473,7 @@ class VectorisedFastText:
         )
         rows[cut] = 0
 
-    def batch_probabilities(self, lines: Sequence[bytes]) -> np.ndarray:
+    def batch_probabilities(self, lines: Sequence[bytes], renormalise: bool = True) -> np.ndarray:
         buffer = np.frombuffer(b"\n".join(lines) + b"\n", dtype=np.uint8)
         line_lengths = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))
         line_starts = np.cumsum(line_lengths + 1) - line_lengths - 1
@@ -512,6 +514,8 @@ class VectorisedFastText:
             probs /= probs.sum(axis=1, keepdims=True)
         probs += 1e-5  # fastText returns exp(log(p + 1e-5))
         # fastText predicts nothing for a line without features; our callers read that as uniform
-        probs[no_rows] = 1.0
+        probs[no_rows] = 1.0 / probs.shape[1]
+        if not renormalise:
+            return probs
         normalised: np.ndarray = probs / probs.sum(axis=1, keepdims=True)
         return normalised

@@ -139,7 +139,7 @@ def labeled_rows(count: int, seed: int = 0) -> list[dict[str, str]]:
     ]
 
 
-def train_tiny_model(directory: Path) -> Path:
+def train_tiny_model(directory: Path, loss: str = "softmax", epoch: int = 5, lr: float = 0.1) -> Path:
     """A fastText model on generated data, with the project's normalisation; trains in < 1 s."""
     import fasttext
 
@@ -149,8 +149,10 @@ def train_tiny_model(directory: Path) -> Path:
     with train_file.open("w", encoding="utf-8") as handle:
         for row in labeled_rows(500):
             handle.write(f"__label__{row['label']} {normalise_for_classifier(row['text'])}\n")
-    model = fasttext.train_supervised(str(train_file), epoch=5, dim=10, thread=1, seed=1, verbose=0)
-    path = directory / "tiny.bin"
+    model = fasttext.train_supervised(
+        str(train_file), epoch=epoch, lr=lr, dim=10, thread=1, seed=1, verbose=0, loss=loss
+    )
+    path = directory / ("tiny.bin" if loss == "softmax" else f"tiny-{loss}.bin")
     model.save_model(str(path))
     return path
 

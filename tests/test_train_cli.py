@@ -94,6 +94,27 @@ def test_train_without_markers_writes_a_sidecar_that_prediction_reads_plainly(
     assert model.normalise(["A; B"]) == ["a; b"]
 
 
+def test_train_with_one_vs_all_loss_gives_independent_domain_probabilities(
+    data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    train, dev = data
+    code, _, stderr = invoke(
+        "train", "--train", str(train), "--dev", str(dev), "--out-dir", str(tmp_path), "--name", "ova",
+        "--grid", "shipped", "--loss", "ova", "--workers", "1", "--no-source-holdout",
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert json.loads((tmp_path / "ova.json").read_text())["fasttext_params"]["loss"] == "ova"
+    model = DomainModel.load(model_file(tmp_path))
+    assert model.one_vs_all
+    probabilities, scores = model.predict_with_scores(["revenue dividend court appeal"])
+    assert probabilities.sum() == pytest.approx(1.0) and scores.sum() != pytest.approx(1.0)
+    code, _, stderr = invoke(
+        "train", "--seed-rules", "classifiers/seeds", "--unlabeled", str(train), "--loss", "ova",
+        "--out-dir", str(tmp_path / "weak"),
+    )  # fmt: skip
+    assert code == 2 and "--loss is for supervised training" in stderr
+
+
 def model_file(directory: Path) -> Path:
     return next(p for p in directory.iterdir() if p.suffix in {".bin", ".ftz"})
 

@@ -14,8 +14,8 @@ from analyzer.errors import InputError
 
 class DomainTagger:
     """Adds `p_finance` ... `p_other` (rows sum to 1), `domain` (the most probable label) and
-    `domains` (every label with probability >= `multi_label_threshold`, most probable first; null
-    when no threshold is set).
+    `domains` (every label scoring >= `multi_label_threshold`, highest first; null when no threshold
+    is set): a one-vs-all model's own sigmoids, independent per label, else the probabilities.
 
     `label_map` folds a model with labels of its own into the domains and `engine` picks how
     probabilities are computed (see `DomainModel.load`).
@@ -36,31 +36,38 @@ class DomainTagger:
         self.multi_label_threshold = multi_label_threshold
         # the threshold is part of the tags (the `domains` column), so it is part of the version;
         # "off" also tells these tags from those written before the column existed
-        multi = "off" if multi_label_threshold is None else f">={multi_label_threshold:g}"
+        # and so is what it reads: a one-vs-all model's sigmoids (since they exist) or probabilities
+        basis = "sigmoids" if self.model.one_vs_all else "probabilities"
+        multi = "off" if multi_label_threshold is None else f">={multi_label_threshold:g}:{basis}"
         self.version = f"{self.model.name}@{self.model.version}/multi{multi}"
 
     def tag(self, documents: pa.RecordBatch) -> dict[str, pa.Array]:
-        probabilities = self.model.predict_proba(documents.column("text").to_pylist())
+        texts = documents.column("text").to_pylist()
+        if self.multi_label_threshold is None:
+            probabilities = scores = self.model.predict_proba(texts)
+        else:
+            probabilities, scores = self.model.predict_with_scores(texts)
         columns: dict[str, pa.Array] = {
             f"p_{label}": pa.array(probabilities[:, index], type=pa.float64())
             for index, label in enumerate(DOMAINS)
         }
         top = np.asarray(DOMAINS, dtype=object)[probabilities.argmax(axis=1)] if len(probabilities) else []
         columns["domain"] = pa.array(list(top), type=pa.string())
-        columns["domains"] = pa.array(self.multi_labels(probabilities), type=pa.list_(pa.string()))
+        columns["domains"] = pa.array(self.multi_labels(scores), type=pa.list_(pa.string()))
         return columns
 
-    def multi_labels(self, probabilities: np.ndarray) -> list[list[str] | None]:
-        """Every domain at or above the threshold per row, most probable first (None without one).
+    def multi_labels(self, scores: np.ndarray) -> list[list[str] | None]:
+        """Every domain scoring at or above the threshold per row, highest first (None without one).
 
-        A row where no domain reaches the threshold still gets its top domain, so the list is never
-        empty.
+        Scores are `DomainModel.predict_with_scores`'s: a one-vs-all model's independent sigmoids,
+        else the probabilities. A row where no domain reaches the threshold still gets its top
+        domain, so the list is never empty.
         """
         threshold = self.multi_label_threshold
         if threshold is None:
-            return [None] * len(probabilities)
+            return [None] * len(scores)
         rows: list[list[str] | None] = []
-        for row in probabilities:
+        for row in scores:
             order = np.argsort(-row, kind="stable")
             chosen = [DOMAINS[i] for i in order if row[i] >= threshold]
             rows.append(chosen or [DOMAINS[int(order[0])]])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from analyzer.errors import InputError
@@ -39,6 +40,9 @@ GRIDS: dict[str, tuple[tuple[FastTextParams, ...], tuple[TextView, ...]]] = {
 }
 """`--grid full` reruns the whole search (minutes); `shipped` trains domain-v1's configuration only
 (the views read with the markers the run asks for)."""
+
+LOSSES = ("softmax", "ova")
+"""Losses `analyzer train --loss` offers: softmax (shipped), or one-vs-all (independent sigmoids)."""
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -86,12 +90,15 @@ def train_supervised(
     workers: int = 2,
     holdout_sources: bool = True,
     markers: LineMarkers | None = None,
+    loss: str | None = None,
     command: str = "analyzer train",
     log: Callable[[str], None] = print,
 ) -> tuple[TrainReport, Path]:
     """Run the recipe on labeled train/dev files; return the report and the dev-predictions path.
 
-    Every line carries `markers` (None: the shipped ones).
+    Every line carries `markers` (None: the shipped ones). `loss` ("softmax" or "ova") replaces the
+    loss of every grid point (None: the grid's own); a one-vs-all model's independent sigmoids
+    decide the multi-label `domains` of a run.
     """
     for flag, path in (("--train", train_path), ("--dev", dev_path)):
         if not path.is_file():
@@ -100,9 +107,13 @@ def train_supervised(
         raise InputError(f"--grid must be one of {', '.join(GRIDS)}")
     if workers < 1:
         raise InputError("--workers must be at least 1")
+    if loss not in (None, *LOSSES):
+        raise InputError(f"--loss must be one of {', '.join(LOSSES)}")
     check_name(name)
     check_out_dir(out_dir)
     params, views = GRIDS[grid]
+    if loss is not None:  # the grid's points with this loss, each once
+        params = tuple(dict.fromkeys(replace(point, loss=loss) for point in params))
     report = build_classifier(
         train_path,
         dev_path,
