@@ -81,12 +81,7 @@ def test_shipped_settings_are_those_the_committed_model_was_trained_with() -> No
 def test_train_without_markers_writes_a_sidecar_that_prediction_reads_plainly(
     data: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    train, dev = data
-    code, _, stderr = invoke(
-        "train", "--train", str(train), "--dev", str(dev), "--out-dir", str(tmp_path), "--name", "plain",
-        "--grid", "shipped", "--workers", "1", "--no-source-holdout", "--no-lexicon", "--no-symbol-marker",
-    )  # fmt: skip
-    assert code == 0, stderr
+    train_shipped_settings(data, tmp_path, "plain", "--no-lexicon", "--no-symbol-marker")
     sidecar = json.loads((tmp_path / "plain.json").read_text())
     assert "symbol_density_bins" not in sidecar and "lexicon" not in sidecar
     model = DomainModel.load(model_file(tmp_path))
@@ -97,22 +92,27 @@ def test_train_without_markers_writes_a_sidecar_that_prediction_reads_plainly(
 def test_train_with_one_vs_all_loss_gives_independent_domain_probabilities(
     data: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    train, dev = data
-    code, _, stderr = invoke(
-        "train", "--train", str(train), "--dev", str(dev), "--out-dir", str(tmp_path), "--name", "ova",
-        "--grid", "shipped", "--loss", "ova", "--workers", "1", "--no-source-holdout",
-    )  # fmt: skip
-    assert code == 0, stderr
+    train_shipped_settings(data, tmp_path, "ova", "--loss", "ova")
     assert json.loads((tmp_path / "ova.json").read_text())["fasttext_params"]["loss"] == "ova"
     model = DomainModel.load(model_file(tmp_path))
     assert model.one_vs_all
     probabilities, scores = model.predict_with_scores(["revenue dividend court appeal"])
     assert probabilities.sum() == pytest.approx(1.0) and scores.sum() != pytest.approx(1.0)
     code, _, stderr = invoke(
-        "train", "--seed-rules", "classifiers/seeds", "--unlabeled", str(train), "--loss", "ova",
+        "train", "--seed-rules", "classifiers/seeds", "--unlabeled", str(data[0]), "--loss", "ova",
         "--out-dir", str(tmp_path / "weak"),
     )  # fmt: skip
     assert code == 2 and "--loss is for supervised training" in stderr
+
+
+def train_shipped_settings(data: tuple[Path, Path], out: Path, name: str, *options: str) -> None:
+    """`analyzer train --grid shipped` on the generated data into `out`, without leave-one-source-out."""
+    train, dev = data
+    code, _, stderr = invoke(
+        "train", "--train", str(train), "--dev", str(dev), "--out-dir", str(out), "--name", name,
+        "--grid", "shipped", "--workers", "1", "--no-source-holdout", *options,
+    )  # fmt: skip
+    assert code == 0, stderr
 
 
 def model_file(directory: Path) -> Path:
