@@ -274,6 +274,11 @@ def _stored_symbol_bins(sidecar: Sidecar, model_path: Path) -> tuple[float, ...]
     return checked_bins(stored, f"model sidecar of {model_path}")
 
 
+def companion_path_for(model_path: Path) -> Path:
+    """Where a softmax model's one-vs-all companion lives: `<stem>.ova.bin` (analyzer.training.companion)."""
+    return model_path.with_name(f"{model_path.stem}.ova.bin")
+
+
 def model_labels(ft_model: Any) -> tuple[str, ...]:
     """Return the model's labels without fastText's `__label__` prefix."""
     return tuple(str(label).removeprefix(LABEL_PREFIX) for label in ft_model.get_labels())
@@ -353,6 +358,7 @@ class DomainModel:
         self.engine = engine
         self.vectorised: VectorisedFastText | None = None
         self.vectorised_columns: list[int] = []
+        self.companion: DomainModel | None = None
         self.markers = markers_of(sidecar, path)
         if engine not in ENGINES:
             raise ModelError(f"unknown classifier engine {engine!r}; choose one of {', '.join(ENGINES)}")
@@ -432,6 +438,17 @@ class DomainModel:
         normalised = raw / raw.sum(axis=1, keepdims=True)
         return apply_temperature(normalised, self.temperature), raw
 
+    def one_vs_all_companion(self) -> DomainModel | None:
+        """A softmax model's one-vs-all companion (`companion_path_for`), loaded on first use, or None
+        (none beside it, a one-vs-all model, or a model read through a label map)."""
+        if self.companion is None and not self.one_vs_all and self.fold is None:
+            path = companion_path_for(self.path)
+            if path.is_file():
+                self.companion = DomainModel.load(path, engine=self.engine)
+                if self.companion.labels != DOMAINS or not self.companion.one_vs_all:
+                    raise ModelError(f"{path} is not a one-vs-all model over {list(DOMAINS)}; {REBUILD_HINT}")
+        return self.companion
+
     @property
     def one_vs_all(self) -> bool:
         """True for a model trained with one-vs-all loss (independent sigmoids per label)."""
@@ -442,11 +459,15 @@ class DomainModel:
 
         The scores are a one-vs-all model's independent sigmoids, so a page can score high for
         two domains at once; a label map folds them by the maximum over a domain's labels (the
-        domain is present if any of its labels is). For a softmax model they are its calibrated
+        domain is present if any of its labels is). A softmax model reads them from its one-vs-all
+        companion when one lies beside it (`<stem>.ova.bin`), else they are its calibrated
         probabilities, which sum to 1.
         """
         probabilities, raw = self.predict_label_scores(texts)
         scores = raw if self.one_vs_all else probabilities
+        companion = self.one_vs_all_companion()
+        if companion is not None:
+            scores = companion.predict_label_scores(texts)[1]
         if self.fold is None:
             return probabilities, scores
         folded_scores: np.ndarray = (scores[:, :, None] * self.fold[None]).max(axis=1)

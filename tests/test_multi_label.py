@@ -3,17 +3,21 @@ be both finance and code, while `p_*` stay probabilities that sum to 1 (the shar
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
-from generated import make_text, train_tiny_model
+from generated import labeled_rows, make_text, train_tiny_model, write_jsonl_gz
 
 from analyzer import DOMAINS
-from analyzer.classifier_model import DomainModel, fasttext_probabilities
+from analyzer.classifier_model import DomainModel, companion_path_for, fasttext_probabilities
+from analyzer.errors import ModelError
 from analyzer.taggers.domain import DomainTagger
+from analyzer.training.companion import train_companion
+from analyzer.training.train import FastTextParams, TextView, train_domain_classifier
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +84,43 @@ def test_a_label_map_folds_sigmoids_by_their_maximum(ova_model: Path, tmp_path: 
     )
     np.testing.assert_allclose(scores[:, finance], np.maximum(own_scores[:, finance], own_scores[:, law]))
     assert np.all(probabilities[:, law] == 0) and np.all(scores[:, law] == 0)
+
+
+def test_a_softmax_model_reads_multi_labels_from_its_one_vs_all_companion(tmp_path: Path) -> None:
+    """`make classifier-ova`'s recipe on generated data: the companion sits beside a softmax model
+    built by the training recipe; `domains` then comes from its sigmoids, `p_*` from the model."""
+    train_path = write_jsonl_gz(tmp_path / "train.jsonl.gz", labeled_rows(400, seed=1))
+    dev_path = write_jsonl_gz(tmp_path / "dev.jsonl.gz", labeled_rows(150, seed=2))
+    params = FastTextParams(epoch=30, lr=0.5, dim=8, minn=2, maxn=4, bucket=2000, min_count=1)
+    report = train_domain_classifier(
+        train_path, dev_path, tmp_path / "out", "tiny", grid=[params], views=[TextView(2000)], workers=1,
+        log=lambda message: None,
+    )  # fmt: skip
+    model_path = Path(report.model_path)
+    texts = [*mixed_texts(30, seed=6), make_text("law", random.Random(7), words=80)]
+    alone = DomainModel.load(model_path).predict_with_scores(texts)
+    assert alone[1] is alone[0]  # no companion yet: the probabilities
+    metrics = train_companion(model_path, train_path, dev_path)
+    companion = companion_path_for(model_path)
+    assert companion.is_file() and companion.with_suffix(".json").is_file()
+    assert metrics["argmax_macro_f1"] > 0.9 and 0.0 <= metrics["threshold_0.5"]["two_or_more_labels"] <= 1.0
+    assert json.loads(companion.with_suffix(".metrics.json").read_text())["companion_of"] == model_path.name
+    model = DomainModel.load(model_path)
+    probabilities, scores = model.predict_with_scores(texts)
+    np.testing.assert_array_equal(probabilities, alone[0])  # the shares' probabilities are untouched
+    sigmoids = DomainModel.load(companion).predict_label_scores(texts)[1]
+    np.testing.assert_array_equal(scores, sigmoids)
+    tagger = DomainTagger(model_path, multi_label_threshold=0.5)
+    assert ":sigmoids-of-" in tagger.version
+    domains = tagger.tag(pa.RecordBatch.from_pydict({"text": texts}))["domains"].to_pylist()
+    # probabilities that sum to 1 give no page both labels at 0.5; the companion's sigmoids can
+    both = sum(set(row) == {"finance", "code"} for row in domains[:-1])
+    print(f"mixed pages with both labels at 0.5: {both} of {len(domains) - 1}")
+    assert both >= 1
+    assert domains[-1] == ["law"]
+
+
+def test_a_companion_needs_a_model_built_by_the_recipe(tiny_model: Path, tmp_path: Path) -> None:
+    train_path = write_jsonl_gz(tmp_path / "train.jsonl.gz", labeled_rows(50, seed=1))
+    with pytest.raises(ModelError, match="does not record the recipe"):
+        train_companion(tiny_model, train_path, train_path)

@@ -37,7 +37,12 @@ class DomainTagger:
         # the threshold is part of the tags (the `domains` column), so it is part of the version;
         # "off" also tells these tags from those written before the column existed
         # and so is what it reads: a one-vs-all model's sigmoids (since they exist) or probabilities
-        basis = "sigmoids" if self.model.one_vs_all else "probabilities"
+        if self.model.one_vs_all:
+            basis = "sigmoids"
+        elif multi_label_threshold is not None and (companion := self.model.one_vs_all_companion()):
+            basis = f"sigmoids-of-{companion.version}"
+        else:
+            basis = "probabilities"
         multi = "off" if multi_label_threshold is None else f">={multi_label_threshold:g}:{basis}"
         self.version = f"{self.model.name}@{self.model.version}/multi{multi}"
 
