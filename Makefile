@@ -55,6 +55,7 @@ bench-classifier: install
 
 classifier: install
 	$(PY) -m analyzer.training
+	$(MAKE) classifier-ova
 
 # the shipped model's one-vs-all companion (classifiers/domain-v1.ova.bin): independent per-domain
 # probabilities for --multi-label-threshold; the same recipe with one-vs-all loss (~2 min)
