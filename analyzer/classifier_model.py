@@ -27,7 +27,7 @@ import numpy as np
 from analyzer import DOMAINS, text_normalise
 from analyzer.config import CLASSIFIER_ENGINES as ENGINES
 from analyzer.errors import ModelError
-from analyzer.fasttext_vectorised import VectorisedFastText
+from analyzer.fasttext_vectorised import VectorisedFastText, fasttext_loss
 from analyzer.lexicon import DomainLexicon
 from analyzer.line_markers import LineMarkers
 from analyzer.symbol_density import checked_bins
@@ -358,6 +358,13 @@ class DomainModel:
         self.engine = engine
         self.vectorised: VectorisedFastText | None = None
         self.vectorised_columns: list[int] = []
+        # one-vs-all loss: independent sigmoids per label, which multi-label tagging reads
+        self.one_vs_all = fasttext_loss(ft_model) == "ova"
+        # a softmax model of our own labels may have a one-vs-all companion beside it, loaded on use
+        companion = companion_path_for(path)
+        self.companion_path = (
+            companion if fold is None and not self.one_vs_all and companion.is_file() else None
+        )
         self.companion: DomainModel | None = None
         self.markers = markers_of(sidecar, path)
         if engine not in ENGINES:
@@ -441,18 +448,13 @@ class DomainModel:
     def one_vs_all_companion(self) -> DomainModel | None:
         """A softmax model's one-vs-all companion (`companion_path_for`), loaded on first use, or None
         (none beside it, a one-vs-all model, or a model read through a label map)."""
-        if self.companion is None and not self.one_vs_all and self.fold is None:
-            path = companion_path_for(self.path)
-            if path.is_file():
-                self.companion = DomainModel.load(path, engine=self.engine)
-                if self.companion.labels != DOMAINS or not self.companion.one_vs_all:
-                    raise ModelError(f"{path} is not a one-vs-all model over {list(DOMAINS)}; {REBUILD_HINT}")
+        if self.companion is None and self.companion_path is not None:
+            self.companion = DomainModel.load(self.companion_path, engine=self.engine)
+            if self.companion.labels != DOMAINS or not self.companion.one_vs_all:
+                raise ModelError(
+                    f"{self.companion_path} is not a one-vs-all model over {list(DOMAINS)}; {REBUILD_HINT}"
+                )
         return self.companion
-
-    @property
-    def one_vs_all(self) -> bool:
-        """True for a model trained with one-vs-all loss (independent sigmoids per label)."""
-        return str(self.ft_model.f.getArgs().loss).rsplit(".", 1)[-1] == "ova"
 
     def predict_with_scores(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(`predict_proba`, per-domain scores for multi-label tagging), both (len(texts), 5).

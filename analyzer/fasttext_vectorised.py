@@ -254,6 +254,11 @@ class TokenTable:
         return self.count
 
 
+def fasttext_loss(ft_model: Any) -> str:
+    """The loss a loaded fastText model was trained with: "softmax", "ova", "hs" or "ns"."""
+    return str(ft_model.f.getArgs().loss).rsplit(".", 1)[-1]
+
+
 class VectorisedFastText:
     """Probabilities of a fastText classifier for whole batches of prepared lines, equal to its `predict`.
 
@@ -303,7 +308,7 @@ class VectorisedFastText:
         return (
             not ft_model.is_quantized()
             and args.wordNgrams == 1
-            and str(args.loss).rsplit(".", 1)[-1] in {"softmax", "ova"}
+            and fasttext_loss(ft_model) in {"softmax", "ova"}
         )
 
     @classmethod
@@ -318,7 +323,7 @@ class VectorisedFastText:
             args.minn,
             args.maxn,
             args.bucket,
-            str(args.loss).rsplit(".", 1)[-1],
+            fasttext_loss(ft_model),
             lexicon,
         )
 
