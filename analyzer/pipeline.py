@@ -166,16 +166,18 @@ def estimate_settings(config: RunConfig) -> EstimateSettings:
 
 def read_model_confidence(config: RunConfig) -> dict[str, object] | None:
     """The whole input's row of `model_confidence` (sql/13), read back from the finished store."""
-    with duckdb.connect(str(config.database_path), read_only=True) as connection:
-        relation = connection.sql("SELECT * FROM model_confidence WHERE predicted = 'all'")
-        names = relation.columns
-        rows = relation.fetchall()
-    return dict(zip(names, rows[0], strict=True)) if rows else None
+    rows = read_rows(config, "SELECT * FROM model_confidence WHERE predicted = 'all'")
+    return rows[0] if rows else None
 
 
 def read_domain_shares(config: RunConfig) -> list[dict[str, object]]:
     """The `domain_shares` table as rows, read back from the finished store."""
+    return read_rows(config, "SELECT * FROM domain_shares")
+
+
+def read_rows(config: RunConfig, query: str) -> list[dict[str, object]]:
+    """The rows of `query` on the finished store, each a dict by column name."""
     with duckdb.connect(str(config.database_path), read_only=True) as connection:
-        relation = connection.sql("SELECT * FROM domain_shares")
+        relation = connection.sql(query)
         names = relation.columns
         return [dict(zip(names, row, strict=True)) for row in relation.fetchall()]
