@@ -47,9 +47,6 @@ from analyzer import DOMAINS
 from analyzer.classifier_model import (
     DomainModel,
     Sidecar,
-    markers_of,
-    read_sidecar,
-    sidecar_path_for,
 )
 from analyzer.config import ReaderOptions, shipped_model_path
 from analyzer.estimates.dev_predictions import DevPredictions, load_dev_predictions
@@ -65,11 +62,10 @@ from analyzer.sampler import (
 from analyzer.shards import resolve_shards
 from analyzer.training.data import LabeledData, read_labeled, write_training_file
 from analyzer.training.dev_predictions import write_dev_predictions
-from analyzer.training.examples import TrainingSetRecipe
 from analyzer.training.train import (
-    FastTextParams,
-    TextView,
+    ModelRecipe,
     fit_temperature,
+    recipe_of,
     train_fasttext,
     view_training_set,
     write_sidecar,
@@ -167,15 +163,13 @@ def corpus_texts(data: Path) -> dict[str, str]:
 
 
 def train_fold_model(
-    train: LabeledData, keep: list[int], sidecar: Sidecar, dev_path: Path, work: Path
+    train: LabeledData, keep: list[int], shipped: ModelRecipe, dev_path: Path, work: Path
 ) -> tuple[Path, float]:
-    """A model with the shipped settings and training-set recipe (sidecar), trained on `keep` only
-    and calibrated as `make classifier` calibrates the shipped one (a temperature fitted on dev);
+    """A model with the shipped settings and training-set recipe, trained on `keep` only and
+    calibrated as `make classifier` calibrates the shipped one (a temperature fitted on dev);
     returns its path and temperature."""
-    params = FastTextParams(**sidecar.extra["fasttext_params"])
-    recipe = TrainingSetRecipe(**sidecar.extra["training_set"])
-    head = sidecar.head_chars
-    view = TextView(head, markers=markers_of(sidecar, shipped_model_path()))
+    params, recipe, view = shipped.params, shipped.training_set, shipped.view
+    head = view.head
     train_file = work / "train.txt"
     write_training_file(*view_training_set(train, keep, view, recipe), train_file)
     # train_fasttext runs one thread: fastText is then deterministic, so reruns give the same folds
@@ -238,7 +232,7 @@ def cross_fit(data: Path, rows: list[tuple[Any, ...]], fold: np.ndarray) -> dict
     texts = corpus_texts(data)
     doc_ids = [r[0] for r in rows]
     train = read_labeled(data / "labeled" / "train.jsonl.gz")
-    sidecar = read_sidecar(sidecar_path_for(shipped_model_path()), shipped_model_path())
+    shipped = recipe_of(shipped_model_path())
     probabilities = np.zeros((len(rows), len(DOMAINS)), dtype=np.float64)
     out: dict[str, Any] = {}
     for k in (0, 1):
@@ -248,7 +242,7 @@ def cross_fit(data: Path, rows: list[tuple[Any, ...]], fold: np.ndarray) -> dict
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             dev_file = data / "labeled" / "dev.jsonl.gz"
-            model_path, temperature = train_fold_model(train, keep, sidecar, dev_file, work)
+            model_path, temperature = train_fold_model(train, keep, shipped, dev_file, work)
             dev_path = write_dev_predictions(model_path, dev_file, work / "dev.parquet")
             members = np.flatnonzero(fold == k)
             probabilities[members] = DomainModel.load(model_path).predict_proba(

@@ -39,12 +39,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from analyzer import DOMAINS  # noqa: E402
-from analyzer.classifier_model import apply_temperature, markers_of, read_sidecar, sidecar_path_for  # noqa: E402
+from analyzer.classifier_model import apply_temperature, read_sidecar, sidecar_path_for  # noqa: E402
 from analyzer.config import shipped_model_path  # noqa: E402
 from analyzer.estimates.intervals import estimate_shares  # noqa: E402
 from analyzer.training.data import read_labeled  # noqa: E402
-from analyzer.training.examples import TrainingSetRecipe  # noqa: E402
-from analyzer.training.train import FastTextParams, TextView, pooled_data, recipe_holdout  # noqa: E402
+from analyzer.training.train import pooled_data, recipe_holdout, recipe_of  # noqa: E402
 
 DRAWS = 200
 BLOCK = 64
@@ -56,13 +55,15 @@ def leave_one_source_out(data_dir: Path, workers: int) -> dict[str, np.ndarray]:
     """Probabilities of every labeled document from the model that never saw its source, with its
     label, source, bytes and the training prior of that model."""
     model_path = shipped_model_path()
-    sidecar = read_sidecar(sidecar_path_for(model_path), model_path)
-    params = FastTextParams(**sidecar.extra["fasttext_params"])
-    recipe = TrainingSetRecipe(**sidecar.extra["training_set"])
-    view = TextView(sidecar.head_chars, markers=markers_of(sidecar, model_path))
+    shipped = recipe_of(model_path)
     data = pooled_data(read_labeled(data_dir / "train.jsonl.gz"), read_labeled(data_dir / "dev.jsonl.gz"))
     holdout = recipe_holdout(
-        data, params, view, recipe, workers=workers, log=lambda message: print(message, flush=True)
+        data,
+        shipped.params,
+        shipped.view,
+        shipped.training_set,
+        workers=workers,
+        log=lambda message: print(message, flush=True),
     )
     sources = np.array(data.sources)
     priors = np.full((len(sources), len(DOMAINS)), np.nan)
@@ -74,7 +75,7 @@ def leave_one_source_out(data_dir: Path, workers: int) -> dict[str, np.ndarray]:
         "labels": np.array([DOMAINS.index(label) for label in data.labels]),
         "sources": sources,
         "n_bytes": np.array([len(text.encode("utf-8")) for text in data.texts], dtype=np.float64),
-        "temperature": np.array(sidecar.temperature),
+        "temperature": np.array(read_sidecar(sidecar_path_for(model_path), model_path).temperature),
     }
 
 

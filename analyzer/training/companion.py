@@ -31,16 +31,14 @@ from analyzer.classifier_model import (
     Sidecar,
     companion_path_for,
     fasttext_probabilities,
-    markers_of,
     read_sidecar,
     sidecar_path_for,
 )
-from analyzer.errors import AnalyzerError, ModelError
+from analyzer.errors import AnalyzerError
 from analyzer.training.commands import DEFAULT_LABELED_DIR, REPO_ROOT
 from analyzer.training.data import read_labeled, write_training_file
 from analyzer.training.evaluate import evaluate_probabilities
-from analyzer.training.examples import TrainingSetRecipe
-from analyzer.training.train import FastTextParams, TextView, train_fasttext, view_training_set, write_sidecar
+from analyzer.training.train import recipe_of, train_fasttext, view_training_set, write_sidecar
 
 MULTI_LABEL_THRESHOLDS = (0.3, 0.5)
 """Thresholds at which the metrics report the companion's multi-label reading of dev."""
@@ -48,27 +46,19 @@ MULTI_LABEL_THRESHOLDS = (0.3, 0.5)
 
 def train_companion(model_path: Path, train_path: Path, dev_path: Path) -> dict[str, Any]:
     """Train and write `<stem>.ova.bin` (+ sidecar) for the model at `model_path`; return its metrics."""
-    sidecar = read_sidecar(sidecar_path_for(model_path), model_path)
-    if "fasttext_params" not in sidecar.extra or not sidecar.extra.get("training_set"):
-        raise ModelError(
-            f"{model_path}: its sidecar does not record the recipe (fasttext_params, training_set); "
-            "a companion can only be trained for a model built by `analyzer train`"
-        )
-    params = replace(FastTextParams(**sidecar.extra["fasttext_params"]), loss="ova")
-    recipe = TrainingSetRecipe(**sidecar.extra["training_set"])
-    view = TextView(sidecar.head_chars, markers=markers_of(sidecar, model_path))
-    seed = int(sidecar.extra.get("seed", 0))
+    recipe = recipe_of(model_path)
+    params, view = replace(recipe.params, loss="ova"), recipe.view
     train, dev = read_labeled(train_path), read_labeled(dev_path)
     with tempfile.TemporaryDirectory(prefix="analyzer-companion-") as tmp:
         train_file = Path(tmp) / "train.txt"
-        write_training_file(*view_training_set(train, None, view, recipe), train_file)
-        ft_model = train_fasttext(train_file, params, seed)
+        write_training_file(*view_training_set(train, None, view, recipe.training_set), train_file)
+        ft_model = train_fasttext(train_file, params, recipe.seed)
     path = companion_path_for(model_path)
     ft_model.save_model(str(path))
     # sigmoids are read as they come (no temperature): a threshold on each is the decision
-    write_sidecar(
-        path, Sidecar(f"{sidecar.name}.ova", DOMAINS, 1.0, view.head, {}), params, seed, recipe, view.markers
-    )
+    name = read_sidecar(sidecar_path_for(model_path), model_path).name
+    sidecar = Sidecar(f"{name}.ova", DOMAINS, 1.0, view.head, {})
+    write_sidecar(path, sidecar, params, recipe.seed, recipe.training_set, view.markers)
     sigmoids = fasttext_probabilities(
         ft_model, [view.normalise(text) for text in dev.texts], renormalise=False
     )

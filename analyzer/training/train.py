@@ -30,8 +30,12 @@ from analyzer.classifier_model import (
     apply_temperature,
     fasttext_probabilities,
     file_sha256,
+    markers_of,
+    read_sidecar,
+    sidecar_path_for,
     silenced_stderr,
 )
+from analyzer.errors import ModelError
 from analyzer.lexicon import DomainLexicon
 from analyzer.line_markers import NO_MARKERS, LineMarkers
 from analyzer.symbol_density import SYMBOL_DENSITY_BINS
@@ -276,6 +280,33 @@ def shipped_markers() -> LineMarkers:
 def shipped_view() -> TextView:
     """What domain-v1 reads: the first SHIPPED_HEAD_CHARS characters, with `shipped_markers()`."""
     return TextView(SHIPPED_HEAD_CHARS, markers=shipped_markers())
+
+
+@dataclass(frozen=True)
+class ModelRecipe:
+    """How a model built by `analyzer train` was trained, as its sidecar records it."""
+
+    params: FastTextParams
+    training_set: TrainingSetRecipe
+    view: TextView
+    seed: int
+
+
+def recipe_of(model_path: Path) -> ModelRecipe:
+    """The recipe in the sidecar of the model at `model_path`, to train another model the same way
+    (a cross-fitting fold, a leave-one-source-out model, a one-vs-all companion)."""
+    sidecar = read_sidecar(sidecar_path_for(model_path), model_path)
+    if "fasttext_params" not in sidecar.extra or not sidecar.extra.get("training_set"):
+        raise ModelError(
+            f"{model_path}: its sidecar does not record the recipe (fasttext_params, training_set); "
+            "only a model built by `analyzer train` can be retrained from it"
+        )
+    return ModelRecipe(
+        FastTextParams(**sidecar.extra["fasttext_params"]),
+        TrainingSetRecipe(**sidecar.extra["training_set"]),
+        TextView(sidecar.head_chars, markers=markers_of(sidecar, model_path)),
+        int(sidecar.extra.get("seed", 0)),
+    )
 
 
 @dataclass(frozen=True)
