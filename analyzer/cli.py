@@ -190,6 +190,14 @@ def main(context: click.Context, debug: bool) -> None:
 @click.option("--max-docs-per-shard", type=int, default=None, help="Tag at most N documents per shard.")
 @click.option("--sample-seed", type=int, default=0, show_default=True)
 @click.option(
+    "--classify-all/--no-classify-all",
+    default=RunConfig.classify_all,
+    show_default=True,
+    help="Two-phase sampling: the domain model also reads the documents sampled out, and the sample "
+    "is calibrated to their predicted domains' bytes (tokens and MinHash stay the sample's). "
+    "--no-classify-all: a plain sample, the domain model reads only what is tagged.",
+)
+@click.option(
     "--bootstrap-block",
     type=int,
     default=256,
@@ -239,6 +247,7 @@ def run(
     sample_size_unit: int,
     max_docs_per_shard: int | None,
     sample_seed: int,
+    classify_all: bool,
     bootstrap_block: int,
     estimator: str,
     replicates: int,
@@ -302,6 +311,7 @@ def run(
         sample_size_unit=sample_size_unit,
         max_docs_per_shard=max_docs_per_shard,
         sample_seed=sample_seed,
+        classify_all=classify_all,
         bootstrap_block=bootstrap_block,
         estimator=estimator,
         bootstrap_replicates=replicates,
@@ -698,6 +708,12 @@ def _print_summary(summary: Any, config: RunConfig) -> None:
         f"{summary.processed_megabytes:,.1f} MB of text tagged in {summary.seconds:,.1f} s "
         f"with {summary.workers} worker(s) = {summary.megabytes_per_second_per_core:,.2f} MB/s per core"
     )
+    census = summary.census_docs
+    if census:
+        out.print(
+            f"classified but not tagged (--classify-all): {census:,} of the skipped documents; "
+            "the sample is calibrated to their predicted domains"
+        )
     if summary.model_confidence is not None:
         out.print(model_confidence_line(summary.model_confidence))
     for failed in summary.failed:

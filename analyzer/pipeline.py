@@ -54,6 +54,11 @@ class RunSummary:
         return sum(a.docs_skipped for a in self.accountings)
 
     @property
+    def census_docs(self) -> int:
+        """Skipped documents that `--classify-all` classified (the census)."""
+        return sum(cell[0] for a in self.accountings for cell in a.census.values())
+
+    @property
     def text_megabytes(self) -> float:
         return sum(a.text_bytes for a in self.accountings) / 1e6
 

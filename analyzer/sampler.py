@@ -3,7 +3,9 @@
 Documents left out are recorded as skipped with reason `not_sampled`, so documents read =
 tagged + skipped still holds. Every tagged document carries its inclusion probability
 (`inclusion_probability` in the tags, 1 when the run does not sample), and the store weights it by
-the inverse (Horvitz-Thompson), calibrated to the shard's document count (sql/04_documents.sql).
+the inverse (Horvitz-Thompson), calibrated to the shard's document count (sql/04_documents.sql), or,
+with `--classify-all` (`ShardSampler.partition` hands the left-out documents to the domain model,
+analyzer/shard_task.py), to the census of every predicted domain's bytes.
 
 Two designs, both a Poisson sample decided per document from its own id hash and its own length, so
 each document's inclusion is independent of every other and the same on every machine and rerun:
@@ -144,6 +146,11 @@ class ShardSampler:
 
     def split(self, documents: pa.RecordBatch) -> tuple[pa.RecordBatch, list[SkippedRow]]:
         """(documents to tag with their `inclusion_probability`, rows sampled out); deterministic."""
+        chosen, skipped, _ = self.partition(documents)
+        return chosen, skipped
+
+    def partition(self, documents: pa.RecordBatch) -> tuple[pa.RecordBatch, list[SkippedRow], pa.RecordBatch]:
+        """As `split`, plus the sampled-out documents themselves (for `--classify-all`'s census)."""
         n = documents.num_rows
         pi = np.ones(n, dtype=np.float64)
         keep = np.ones(n, dtype=bool)
@@ -165,5 +172,6 @@ class ShardSampler:
         rows = documents.column("row_index").to_numpy()
         skipped = [SkippedRow(int(row), NOT_SAMPLED) for row in rows[~keep]]
         chosen = documents.filter(pa.array(keep)) if self.active else documents
+        left_out = documents.filter(pa.array(~keep)) if self.active else documents.slice(0, 0)
         column = pa.array(pi[keep] if self.active else pi, type=pa.float64())
-        return chosen.append_column(INCLUSION_COLUMN, column), skipped
+        return chosen.append_column(INCLUSION_COLUMN, column), skipped, left_out

@@ -21,6 +21,10 @@ from analyzer.sampler import INCLUSION_COLUMN, ShardSampler
 from analyzer.shard_output import ShardAccounting, ShardPaths, ShardWriter, load_finished
 from analyzer.shards import Shard
 from analyzer.taggers import Tagger, build_taggers
+from analyzer.taggers.domain import DomainTagger
+
+UNCLASSIFIED = "unclassified"
+"""The census key of sampled-out documents the domain model failed on."""
 
 TAG_METADATA_COLUMNS = (
     "row_index",
@@ -71,6 +75,8 @@ class ShardProcessor:
         sample: list[object] = [config.sample_rate, config.max_docs_per_shard, config.sample_seed]
         if config.sample_rate is not None and config.sample_rate < 1.0:
             sample += [config.sample_design, config.sample_size_unit]
+        if config.classify_all and (config.sample_rate is not None or config.max_docs_per_shard is not None):
+            sample.append("classify-all")
         return sample
 
     def process(self, shard: Shard, report: ProgressReporter | None = None) -> ShardAccounting:
@@ -97,7 +103,9 @@ class ShardProcessor:
                 self.config.sample_size_unit,
             )
             for batch in read_shard(shard, self.config.reader):
-                documents, not_sampled = sampler.split(batch.documents)
+                documents, not_sampled, left_out = sampler.partition(batch.documents)
+                if self.config.classify_all and left_out.num_rows:
+                    self._count_census(left_out, accounting.census)
                 skipped = batch.skipped + not_sampled
                 if documents.num_rows:
                     tags, documents, failed = self._tag_or_skip(shard, documents)
@@ -139,6 +147,35 @@ class ShardProcessor:
         accounting.seconds = time.perf_counter() - started
         writer.publish(accounting, self.tags_schema())
         return accounting
+
+    def _count_census(self, documents: pa.RecordBatch, census: dict[str, list[int]]) -> None:
+        """Add sampled-out documents to the census: [documents, bytes] per predicted domain.
+
+        A document the model fails on is counted as 'unclassified' (it stays skipped as
+        `not_sampled` either way, so the run's accounting does not depend on it).
+        """
+        sizes = pc.binary_length(documents.column("text")).to_numpy(zero_copy_only=False)
+        try:
+            labels: list[str] = self._domain_tagger.top_domains(documents)
+        except AnalyzerError:
+            raise
+        except Exception:  # noqa: BLE001 - fall back to one document at a time, as _tag_or_skip
+            labels = []
+            for position in range(documents.num_rows):
+                try:
+                    labels += self._domain_tagger.top_domains(documents.slice(position, 1))
+                except AnalyzerError:
+                    raise
+                except Exception:  # noqa: BLE001 - one document must not fail its shard
+                    labels.append(UNCLASSIFIED)
+        for label, size in zip(labels, sizes.tolist(), strict=True):
+            cell = census.setdefault(label, [0, 0])
+            cell[0] += 1
+            cell[1] += int(size)
+
+    @property
+    def _domain_tagger(self) -> DomainTagger:
+        return next(tagger for tagger in self.taggers if isinstance(tagger, DomainTagger))
 
     def _tag_or_skip(
         self, shard: Shard, documents: pa.RecordBatch

@@ -168,6 +168,9 @@ def _populate(
     connection.register("shards_source", shards)
     connection.execute("CREATE TABLE shards AS SELECT * FROM shards_source")
     connection.unregister("shards_source")
+    connection.register("census_source", _census_table(accountings))
+    connection.execute("CREATE TABLE census AS SELECT * FROM census_source")
+    connection.unregister("census_source")
     if skipped_files:
         connection.execute(load_sql("02_skipped"), {"skipped_files": skipped_files})
     else:
@@ -307,6 +310,22 @@ def _shards_table(accountings: list[ShardAccounting]) -> pa.Table:
         for a in accountings
     ]
     return pa.Table.from_pylist(rows, schema=SHARDS_SCHEMA)
+
+
+CENSUS_SCHEMA = pa.schema(
+    [("shard", pa.string()), ("domain", pa.string()), ("docs", pa.int64()), ("bytes", pa.int64())]
+)
+
+
+def _census_table(accountings: list[ShardAccounting]) -> pa.Table:
+    """`--classify-all`'s sampled-out documents per shard and predicted domain (empty without it)."""
+    rows = [
+        {"shard": a.shard, "domain": domain, "docs": cell[0], "bytes": cell[1]}
+        for a in accountings
+        if a.status in ("done", "reused")
+        for domain, cell in sorted(a.census.items())
+    ]
+    return pa.Table.from_pylist(rows, schema=CENSUS_SCHEMA)
 
 
 def _run_parameters(run: RunRecord) -> dict[str, Any]:

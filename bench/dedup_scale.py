@@ -169,6 +169,7 @@ def stage(work: Path, memory_limit: str, threads: int) -> dict[str, Any]:
     tag_files = sorted(str(p) for p in (work / "tags").glob("*.parquet"))
     connection.execute(load_sql("01_tags"), {"tag_files": tag_files})
     connection.execute("CREATE TABLE skipped (shard VARCHAR, row_index BIGINT, reason VARCHAR)")
+    connection.execute("CREATE TABLE census (shard VARCHAR, domain VARCHAR, docs BIGINT, bytes BIGINT)")
     timings["load_tags_s"] = time.perf_counter() - started
     step = time.perf_counter()
     sources, targets = candidate_edges(connection, dedup)

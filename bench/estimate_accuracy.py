@@ -79,13 +79,15 @@ SEEDS = 5
 SIM_SEEDS = 200
 RATE = 0.2
 TAKE_ALL_BYTES = 4000
+CLASSIFY_ALL = "classifyall"
+"""`--classify-all` over the Bernoulli sample: weights calibrated to the predicted domains' bytes."""
 
 
 def design_probabilities(label: str, n_bytes: np.ndarray) -> np.ndarray:
     """pi per document of each design compared; `takeall` (bench only): F below a cutoff, 1 above."""
     if label.startswith("takeall"):
         return np.where(n_bytes > TAKE_ALL_BYTES, 1.0, RATE)
-    if label.startswith("bernoulli"):
+    if label.startswith(("bernoulli", CLASSIFY_ALL)):
         return inclusion_probabilities(n_bytes, float(label.split("_")[1]), "bernoulli")
     unit = int(label.split("_")[0].removeprefix("pps"))
     return inclusion_probabilities(n_bytes, RATE, "pps", unit)
@@ -99,23 +101,43 @@ DESIGNS = (
     "pps2000_0.2",
     f"takeall{TAKE_ALL_BYTES}_0.2",
     "bernoulli_0.7",
+    f"{CLASSIFY_ALL}_0.2",
 )
 
 
 def design_sample(
-    label: str, doc_ids: list[str], n_bytes: np.ndarray, shard: np.ndarray, scope: np.ndarray, seed: int
+    label: str,
+    doc_ids: list[str],
+    n_bytes: np.ndarray,
+    shard: np.ndarray,
+    scope: np.ndarray,
+    seed: int,
+    predicted: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(kept, sample weight) of the documents in `scope`, as a sampled run keeps and weights them.
 
     Kept as analyzer/sampler.py keeps; weight 1/pi times each shard's calibration (documents read /
-    sum of 1/pi over the tagged), as sql/04_documents.sql weights.
+    sum of 1/pi over the tagged), as sql/04_documents.sql weights; under `classifyall` 1/pi times
+    B_d / sum(n_bytes / pi) over the tagged predicted d (`predicted`, the judging model's top label),
+    B_d the bytes of the scope predicted d, and the bytes of a domain no tagged document carries
+    spread over all (sql/04_documents.sql with a census).
     """
     pi = design_probabilities(label, n_bytes)
-    if label.startswith("bernoulli"):
+    if label.startswith(("bernoulli", CLASSIFY_ALL)):
         kept = scope & sample_mask(doc_ids, float(pi[0]), seed=seed)
     else:
         kept = scope & inclusion_mask(doc_ids, pi, seed=seed)
     weight = np.ones(len(doc_ids))
+    if label.startswith(CLASSIFY_ALL):
+        covered = 0.0
+        for d in np.unique(predicted[scope]):
+            tagged = kept & (predicted == d)
+            if tagged.any():
+                census = n_bytes[scope & (predicted == d)].sum()
+                weight[tagged] = census / (n_bytes[tagged] / pi[tagged]).sum() / pi[tagged]
+                covered += census
+        weight[kept] *= n_bytes[scope].sum() / covered
+        return kept, weight
     for code in np.unique(shard[scope]):
         members = scope & (shard == code)
         tagged = kept & members
@@ -132,12 +154,14 @@ def sampling_only(
     truth: np.ndarray,
     tokens: np.ndarray,
     scope: np.ndarray,
+    predicted: np.ndarray,
 ) -> dict[str, float]:
-    """The design's own error: weighted true token shares of the sample vs the input's, SIM_SEEDS seeds."""
+    """The design's own error: weighted true token shares of the sample vs the input's, SIM_SEEDS seeds
+    (`predicted` only sets `classifyall`'s weights)."""
     target = shares(truth[scope], tokens[scope])
     errors, tagged_bytes = [], []
     for seed in range(SIM_SEEDS):
-        kept, weight = design_sample(label, doc_ids, n_bytes, shard, scope, seed)
+        kept, weight = design_sample(label, doc_ids, n_bytes, shard, scope, seed, predicted)
         errors.append(100 * (shares(truth[kept], tokens[kept] * weight[kept]) - target))
         tagged_bytes.append(n_bytes[kept].sum() / n_bytes[scope].sum())
     e = np.array(errors)
@@ -194,6 +218,7 @@ def estimate_all(
     prior: np.ndarray,
     sample_weight: np.ndarray | None = None,
     duplicate_sets: np.ndarray | None = None,
+    stratum_weights: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Every estimator's point, input-level and corpus-level bounds for one set of documents
     (`duplicate_sets`: the run's near-duplicate cluster of each, for the label-noise term)."""
@@ -215,6 +240,7 @@ def estimate_all(
             training_prior=prior,
             sampling_fraction=fraction,
             duplicate_sets=duplicate_sets,
+            stratum_weights=stratum_weights,
             replicates=REPLICATES,
         )
         result[name], result[f"{name}_lo"], result[f"{name}_hi"] = e.point, e.input_lo, e.input_hi
@@ -305,12 +331,15 @@ def main() -> int:
         for k in (0, 1)
     }
 
+    predicted = probabilities.argmax(axis=1)
+
     def judge(
         mask: np.ndarray,
         k: int,
         truth_share: np.ndarray,
         weight: np.ndarray | None = None,
         scope_all: np.ndarray | None = None,
+        census: bool = False,
     ) -> dict[str, Any]:
         chosen = np.flatnonzero(mask)
         sw = None if weight is None else weight[chosen]
@@ -322,6 +351,8 @@ def main() -> int:
             fit[f"prior{k}"],
             sw,
             duplicate_sets[chosen],
+            # a census run's replicates are re-calibrated to its predicted domains' bytes
+            n_bytes[chosen] * sw if census and sw is not None else None,
         )
         # what a perfect classifier would estimate from these documents, weighted as the run weights them
         sampled_truth = shares(truth[chosen], tokens[chosen] * (1.0 if sw is None else sw))
@@ -365,8 +396,10 @@ def main() -> int:
         }
         for label in DESIGNS:
             for seed in range(SEEDS):
-                sampled, weight = design_sample(label, doc_ids, n_bytes, shard, in_fold, seed)
-                fold_report[f"sample_{label}_seed{seed}"] = judge(sampled, k, full_truth, weight)
+                sampled, weight = design_sample(label, doc_ids, n_bytes, shard, in_fold, seed, predicted)
+                fold_report[f"sample_{label}_seed{seed}"] = judge(
+                    sampled, k, full_truth, weight, census=label.startswith(CLASSIFY_ALL)
+                )
         report["folds"][str(k)] = fold_report
     everything = np.ones(len(rows), dtype=bool)
     all_truth = shares(truth, tokens)
@@ -374,13 +407,13 @@ def main() -> int:
     report["pooled"] = {"full": judge(everything, 0, all_truth, scope_all=every_index)}
     for label in DESIGNS:
         for seed in range(SEEDS):
-            sampled, weight = design_sample(label, doc_ids, n_bytes, shard, everything, seed)
+            sampled, weight = design_sample(label, doc_ids, n_bytes, shard, everything, seed, predicted)
             report["pooled"][f"sample_{label}_seed{seed}"] = judge(
-                sampled, 0, all_truth, weight, scope_all=every_index
+                sampled, 0, all_truth, weight, scope_all=every_index, census=label.startswith(CLASSIFY_ALL)
             )
     report["sampling_only"] = {
         label: {
-            scope_name: sampling_only(label, doc_ids, n_bytes, shard, truth, tokens, scope)
+            scope_name: sampling_only(label, doc_ids, n_bytes, shard, truth, tokens, scope, predicted)
             for scope_name, scope in (("pooled", everything), ("half 0", fold == 0), ("half 1", fold == 1))
         }
         for label in DESIGNS
@@ -407,19 +440,22 @@ def designs(report: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
 def summarise(report: dict[str, Any]) -> dict[str, Any]:
     """Per estimator and kind of design: worst and mean |error|, coverage, widest half-width (points)."""
     summary: dict[str, Any] = {}
+    full_runs = {k: value["domains"] for k, design, value in designs(report) if design == "full"}
     for name in report["estimators"]:
         per_kind: dict[str, Any] = {}
         kinds = ["full", *(f"sample_{label}_" for label in report["sample_designs"])]
         for scope, kind in [(scope, kind) for scope in ("halves", "pooled") for kind in kinds]:
-            errors, sampled_errors, covered, corpus_covered, half = [], [], [], [], []
+            errors, sampled_errors, covered, corpus_covered, half, off_full = [], [], [], [], [], []
             tagged_bytes, fractions = [], []
             for k, design, value in designs(report):
                 if not design.startswith(kind) or (k == "pooled") != (scope == "pooled"):
                     continue
                 tagged_bytes.append(value["bytes_tagged"])
                 fractions.append(value["sampling_fraction"])
-                for v in value["domains"].values():
+                for label, v in value["domains"].items():
                     errors.append(100 * (v[name] - v["truth"]))
+                    # what sampling adds: the same estimator with every document of the scope tagged
+                    off_full.append(100 * (v[name] - full_runs[k][label][name]))
                     sampled_errors.append(100 * (v[name] - v["truth_sampled"]))
                     covered.append(v[f"{name}_lo"] <= v["truth"] <= v[f"{name}_hi"])
                     corpus_covered.append(v[f"{name}_corpus_lo"] <= v["truth"] <= v[f"{name}_corpus_hi"])
@@ -428,6 +464,8 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
                 "max_abs_error": float(np.max(np.abs(errors))),
                 "mean_abs_error": float(np.mean(np.abs(errors))),
                 "max_abs_error_vs_sampled_truth": float(np.max(np.abs(sampled_errors))),
+                "rms_difference_from_full": float(np.sqrt(np.mean(np.square(off_full)))),
+                "max_abs_difference_from_full": float(np.max(np.abs(off_full))),
                 "within_0.5": float(np.mean(np.abs(errors) <= 0.5)),
                 "within_1": float(np.mean(np.abs(errors) <= 1.0)),
                 "coverage": float(np.mean(covered)),

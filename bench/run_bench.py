@@ -434,7 +434,12 @@ def analyzer_command() -> list[str]:
 
 
 def run_analyzer(
-    inputs: Sequence[str], workers: int, model_path: Path, repeat: int, corpus_megabytes: float
+    inputs: Sequence[str],
+    workers: int,
+    model_path: Path,
+    repeat: int,
+    corpus_megabytes: float,
+    options: Sequence[str] = (),
 ) -> RunMeasurement:
     """Run `analyzer run` into a fresh directory and sample the process tree's RSS every 20 ms.
 
@@ -455,6 +460,7 @@ def run_analyzer(
         "--tokenizer",
         TOKENIZER,
         "--no-progress",
+        *options,
     ]
     load_before = os.getloadavg()[0]
     try:
@@ -469,7 +475,7 @@ def run_analyzer(
         # both undercount (polling misses each process's last moments, getrusage the pool's
         # workers), so the larger is the better figure for the whole tree
         cpu = max(waited_cpu, tree.cpu_seconds)
-        extra: dict[str, Any] = {"load_average_1min_before": load_before}
+        extra: dict[str, Any] = {"load_average_1min_before": load_before, "options": list(options)}
         megabytes, docs, shards, shard_seconds = 0.0, 0, len(inputs), 0.0
         if process.returncode != 0:
             lines = (stderr.strip() or stdout.strip() or "no output").splitlines()
@@ -596,6 +602,45 @@ def bench_end_to_end(
         for workers in worker_counts:
             runs.append(run_analyzer(inputs, workers, model_path, repeat, corpus_megabytes))
     return runs
+
+
+SAMPLED_RUNS = {
+    "full": (),
+    "sample 0.2, classify all (default)": ("--sample-rate", "0.2"),
+    "sample 0.2, --no-classify-all": ("--sample-rate", "0.2", "--no-classify-all"),
+}
+"""One-worker runs compared side by side: what a 20 % sample saves, with and without its census."""
+
+
+def bench_sampled_runs(
+    inputs: Sequence[str], model_path: Path, repeats: int, corpus_megabytes: float
+) -> dict[str, Any]:
+    """Each option set of SAMPLED_RUNS once per repeat, alternating; best wall time and its ratio to
+    the full run's (the whole process: reading, tagging, database build)."""
+    runs: dict[str, list[RunMeasurement]] = {name: [] for name in SAMPLED_RUNS}
+    for repeat in range(repeats):
+        for name, options in SAMPLED_RUNS.items():
+            runs[name].append(run_analyzer(inputs, 1, model_path, repeat, corpus_megabytes, options))
+    best = {
+        name: min((run for run in measured if run.ok), key=lambda run: run.wall_seconds, default=None)
+        for name, measured in runs.items()
+    }
+    full = best["full"]
+    report: dict[str, Any] = {}
+    for name, run in best.items():
+        if run is None:
+            report[name] = {"error": [r.extra.get("error") for r in runs[name]]}
+            continue
+        report[name] = {
+            "wall_seconds": run.wall_seconds,
+            "tagging_seconds": run.tagging_seconds,
+            "cpu_seconds": run.cpu_seconds,
+            "wall_fraction_of_full": None if full is None else run.wall_seconds / full.wall_seconds,
+            "tagging_fraction_of_full": None
+            if full is None or not full.tagging_seconds
+            else run.tagging_seconds / full.tagging_seconds,
+        }
+    return report
 
 
 def best_runs(runs: Sequence[RunMeasurement]) -> dict[int, RunMeasurement]:
@@ -826,11 +871,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             flush=True,
         )
         runs = bench_end_to_end(inputs, (1, 2), model_path, run_repeats, corpus_megabytes)
+        print("sampled runs (1 worker): full, 20 % with and without the census ...", flush=True)
+        sampled = bench_sampled_runs(inputs, model_path, run_repeats, corpus_megabytes)
     best = best_runs(runs)
 
     stages_by_name = {result.stage: result for result in stage_results}
     found_ratios = ratios(stages_by_name, best)
     print_report(stage_results, runs, found_ratios, info)
+    for name, figures in sampled.items():
+        if "error" in figures:
+            print(f"{name:<40} failed: {figures['error']}")
+            continue
+        wall, tagging = (figures[f"{kind}_fraction_of_full"] for kind in ("wall", "tagging"))
+        print(
+            f"{name:<40} wall {figures['wall_seconds']:6.1f} s ({wall or float('nan'):.2f} of full), "
+            f"tagging {figures['tagging_seconds']:6.1f} s ({tagging or float('nan'):.2f} of full)"
+        )
     elapsed = time.perf_counter() - started
     print(f"\nbenchmark took {elapsed:.0f} s; results in {args.out}")
 
@@ -843,6 +899,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "analyzer_runs": [run.as_json() for run in runs],
         "analyzer_runs_best": {str(workers): run.as_json() for workers, run in best.items()},
         "ratios": found_ratios,
+        "sampled_runs": sampled,
         "benchmark_seconds": elapsed,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,15 @@
 -- it was recorded), times its shard's calibration (tagged + not sampled) / sum(1 / pi) so the
 -- weights add up to the shard's documents read and tagged. With equal pi (a Bernoulli sample,
 -- --max-docs-per-shard, or no sampling) that is (tagged + not sampled) / tagged, and 1 when
--- nothing was sampled out (needs `skipped` built first).
+-- nothing was sampled out (needs `skipped` and `census` built first).
+-- With --classify-all (two-phase sampling) the model also read every sampled-out document, counted
+-- per shard and predicted domain in `census(shard, domain, docs, bytes)`, and the weights are
+-- calibrated per predicted domain over the whole input instead: (1 / pi) * B_d / sum(n_bytes / pi)
+-- over the tagged documents predicted d, B_d being the bytes of every document predicted d (tagged
+-- or census), so each predicted domain's weighted bytes equal the census's (post-stratification: a
+-- token total becomes B_d times the sample's tokens per byte in d). Bytes the sample cannot carry
+-- (a domain only the census saw, documents the model failed on) are spread over every tagged
+-- document (`uncovered`), so the weighted bytes still add up to all bytes read.
 CREATE OR REPLACE TABLE documents AS
 WITH tags_pi AS (
     -- tags files that predate the column (reused shards of an unsampled run) read as pi = 1
@@ -29,6 +37,31 @@ shard_weights AS (
         SELECT shard, count(*) AS not_sampled FROM skipped WHERE reason = 'not_sampled' GROUP BY shard
     ) AS n USING (shard)
     GROUP BY t.shard
+),
+census_bytes AS (  -- per predicted domain: bytes of every document the model read
+    SELECT domain, sum(bytes) AS bytes
+    FROM (
+        SELECT domain, n_bytes AS bytes FROM tags
+        UNION ALL
+        SELECT domain, bytes FROM census
+    )
+    GROUP BY domain
+),
+domain_weights AS (
+    SELECT c.domain, c.bytes / s.weighted_bytes AS calibration
+    FROM census_bytes AS c
+    JOIN (
+        SELECT domain, sum(n_bytes / coalesce(inclusion_probability, 1.0)) AS weighted_bytes
+        FROM tags_pi
+        GROUP BY domain
+    ) AS s USING (domain)
+    WHERE s.weighted_bytes > 0
+),
+uncovered AS (
+    SELECT
+        (SELECT sum(bytes) FROM census_bytes)
+            / (SELECT sum(c.bytes) FROM census_bytes AS c SEMI JOIN domain_weights AS d USING (domain))
+            AS factor
 )
 SELECT
     t.doc_id,
@@ -60,9 +93,16 @@ SELECT
     t.shard_token_count,
     t.quality_score,
     t.content_hash,
-    (w.calibration / coalesce(t.inclusion_probability, 1.0))::DOUBLE AS sample_weight
+    (
+        CASE
+            WHEN EXISTS (SELECT 1 FROM census)
+                THEN coalesce(dw.calibration, 1.0) * (SELECT factor FROM uncovered)
+            ELSE w.calibration
+        END / coalesce(t.inclusion_probability, 1.0)
+    )::DOUBLE AS sample_weight
 FROM tags_pi AS t
 LEFT JOIN shard_weights AS w USING (shard)
+LEFT JOIN domain_weights AS dw USING (domain)
 LEFT JOIN clusters AS c USING (doc_seq)
 LEFT JOIN exact_groups AS e USING (content_hash)
 ORDER BY t.doc_seq;

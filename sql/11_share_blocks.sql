@@ -23,6 +23,9 @@
 --   noise_outer       per k <= l: sum of W^2 Q_k Q_l  } near-duplicate clusters (see below)
 --   squared_weight           per predicted k: sum of w^2      } the design's sampling fraction
 --   included_squared_weight  per predicted k: sum of pi w^2   } (analyzer/sampler.py design_sampling_fraction)
+--   stratum_posterior_totals  with $strata, per cluster, predicted k and domain l: sum of w q_l
+--                             (the posterior totals split by predicted domain, so a bootstrap
+--                             replicate can be re-calibrated to a census, analyzer/estimates)
 -- (pi = min(1, 1 / sample_weight), the inclusion probability). Label noise treats a near-duplicate
 -- cluster (`cluster_id`) as one text: its members are the same words, so the model misreads all of
 -- them or none. W is a cluster's sum of w in the group and Q its w-weighted mean posterior; for a
@@ -87,6 +90,19 @@ clusters AS (
     FROM posteriors
     GROUP BY grouping, group_value, shard, block, measure, k
 ),
+strata AS (  -- only with $strata: the same clusters as `clusters`, split by predicted domain
+    SELECT
+        grouping,
+        group_value,
+        measure,
+        dense_rank() OVER (PARTITION BY grouping, group_value ORDER BY shard, block) - 1 AS cluster_index,
+        predicted AS k,
+        k AS l,
+        sum(wq) AS stratum_posterior_totals
+    FROM posteriors
+    WHERE $strata
+    GROUP BY grouping, group_value, shard, block, measure, predicted, k
+),
 duplicate_sets AS (  -- per near-duplicate cluster in a group, measure and k: W and W Q_k
     SELECT grouping, group_value, measure, cluster_id, k, sum(w) AS w_set, sum(wq) AS wq_set
     FROM posteriors
@@ -118,6 +134,9 @@ design AS (  -- per predicted domain: the sums the design's sampling fraction ne
 )
 SELECT statistic, grouping, group_value, measure, cluster_index, k, NULL AS l, value
 FROM (UNPIVOT clusters ON counts, posterior_totals INTO NAME statistic VALUE value)
+UNION ALL
+SELECT 'stratum_posterior_totals', grouping, group_value, measure, cluster_index, k, l, stratum_posterior_totals
+FROM strata
 UNION ALL
 SELECT 'noise_diagonal', grouping, group_value, measure, NULL, k, NULL, noise_diagonal FROM noise_diagonal
 UNION ALL

@@ -231,7 +231,7 @@ def test_pps_run_is_deterministic_accounted_weighted_and_recorded(
 ) -> None:
     picked = []
     for attempt in ("first", "second"):
-        arguments = ("--sample-rate", "0.2", "--sample-design", "pps")
+        arguments = ("--sample-rate", "0.2", "--sample-design", "pps", "--no-classify-all")
         with run_and_open(mixed_corpus, tmp_path / attempt, tiny_model, *arguments) as db:
             picked.append(
                 db.execute("SELECT doc_id, sample_weight FROM documents ORDER BY doc_id").fetchall()
@@ -267,7 +267,8 @@ def test_pps_run_is_deterministic_accounted_weighted_and_recorded(
                 assert fraction == pytest.approx(expected)
             assert 0.2 < fractions[0] < 1.0
     assert picked[0] == picked[1]
-    with run_and_open(mixed_corpus, tmp_path / "bernoulli", tiny_model, "--sample-rate", "0.2") as db:
+    plain = ("--sample-rate", "0.2", "--no-classify-all")
+    with run_and_open(mixed_corpus, tmp_path / "bernoulli", tiny_model, *plain) as db:
         # the default design is bernoulli: one weight per shard, (tagged + not sampled) / tagged
         options = json.loads(db.execute("SELECT options FROM runs").fetchone()[0])
         assert options["sample_design"] == "bernoulli"

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute
+import pyarrow.parquet
 import pytest
 from generated import corpus_documents, write_fineweb_parquet
 from harness import run_and_open
+
+from analyzer.config import RunConfig
+from analyzer.shard_output import ShardPaths
+from analyzer.shard_task import UNCLASSIFIED, ShardProcessor
+from analyzer.shards import resolve_shards
+from analyzer.taggers.domain import DomainTagger
 
 
 @pytest.fixture()
@@ -21,7 +30,8 @@ def corpus(tmp_path: Path) -> Path:
 def test_sample_rate_is_deterministic_and_accounted(corpus: Path, tmp_path: Path, tiny_model: Path) -> None:
     picked = []
     for attempt in ("first", "second"):
-        with run_and_open(corpus, tmp_path / attempt, tiny_model, "--sample-rate", "0.25") as db:
+        plain = ("--sample-rate", "0.25", "--no-classify-all")
+        with run_and_open(corpus, tmp_path / attempt, tiny_model, *plain) as db:
             picked.append(db.execute("SELECT doc_id FROM documents ORDER BY doc_id").fetchall())
             tagged, not_sampled = db.execute(
                 "SELECT (SELECT count(*) FROM documents), "
@@ -48,9 +58,110 @@ def test_sampled_shares_stay_close_to_the_full_run(corpus: Path, tmp_path: Path,
 
 
 def test_max_docs_per_shard_keeps_the_first_rows(corpus: Path, tmp_path: Path, tiny_model: Path) -> None:
-    with run_and_open(corpus, tmp_path / "first", tiny_model, "--max-docs-per-shard", "50") as db:
+    plain = ("--max-docs-per-shard", "50", "--no-classify-all")
+    with run_and_open(corpus, tmp_path / "first", tiny_model, *plain) as db:
         rows = db.execute("SELECT shard, max(row_index), count(*) FROM documents GROUP BY shard").fetchall()
         assert sorted(count for _, _, count in rows) == [50, 50]
         assert all(last == 49 for _, last, _ in rows)
         weight = db.execute("SELECT sample_weight FROM documents WHERE shard LIKE '%000.parquet'").fetchone()
         assert weight == (8.0,)
+
+
+def _share_rows(db: object, column: str) -> dict[str, float]:
+    rows = db.execute(f"SELECT domain, {column} FROM domain_shares ORDER BY domain").fetchall()  # type: ignore[attr-defined]
+    return {domain: float(value) for domain, value in rows}
+
+
+def test_classify_all_calibrates_the_sample_to_the_census(
+    corpus: Path, tmp_path: Path, tiny_model: Path
+) -> None:
+    with run_and_open(corpus, tmp_path / "full", tiny_model) as db:
+        full_bytes = _share_rows(db, "byte_share_raw")
+        full_tokens = _share_rows(db, "token_share_raw")
+        bytes_read = db.execute("SELECT sum(n_bytes) FROM documents").fetchone()
+        predicted = dict(db.execute("SELECT domain, sum(n_bytes) FROM documents GROUP BY domain").fetchall())
+    with run_and_open(
+        corpus, tmp_path / "census", tiny_model, "--sample-rate", "0.2", "--classify-all"
+    ) as db:
+        tagged, not_sampled, census_docs = db.execute(
+            "SELECT (SELECT count(*) FROM documents), "
+            "(SELECT count(*) FROM skipped WHERE reason = 'not_sampled'), (SELECT sum(docs) FROM census)"
+        ).fetchone() or (0, 0, 0)
+        assert tagged + not_sampled == 700 and census_docs == not_sampled
+        assert db.execute("SELECT bool_and(balanced) FROM shard_balance").fetchone() == (True,)
+        # every predicted domain weighs exactly its bytes in the whole input, as the full run reads it
+        weighted = dict(
+            db.execute(
+                "SELECT domain, sum(n_bytes * sample_weight) FROM documents GROUP BY domain"
+            ).fetchall()
+        )
+        assert weighted.keys() == predicted.keys()
+        assert all(abs(weighted[d] - predicted[d]) < 1e-6 * predicted[d] for d in predicted)
+        census_bytes = db.execute("SELECT sum(bytes) FROM census").fetchone()
+        sample_bytes = db.execute("SELECT sum(n_bytes) FROM documents").fetchone()
+        assert census_bytes is not None and sample_bytes is not None and bytes_read is not None
+        assert census_bytes[0] + sample_bytes[0] == bytes_read[0]
+        census_share_bytes = _share_rows(db, "byte_share_raw")
+        census_tokens = _share_rows(db, "token_share_raw")
+        options = db.execute("SELECT options->>'classify_all' FROM runs").fetchone()
+    assert options == ("true",)
+    assert all(abs(census_share_bytes[d] - full_bytes[d]) < 1e-9 for d in full_bytes)
+    # tokens per byte barely vary within a domain of generated text, so the token shares follow
+    assert all(abs(census_tokens[d] - full_tokens[d]) < 0.01 for d in full_tokens)
+
+
+def test_classify_all_spreads_what_the_sample_cannot_carry(
+    corpus: Path, tmp_path: Path, tiny_model: Path
+) -> None:
+    # two tagged documents (one per shard) cannot stand for every predicted domain of the census:
+    # the bytes of the others are spread over them, so the weighted bytes still add up to all read
+    with run_and_open(corpus, tmp_path / "full", tiny_model) as db:
+        bytes_read = db.execute("SELECT sum(n_bytes) FROM documents").fetchone()
+        domains_read = db.execute("SELECT count(DISTINCT domain) FROM documents").fetchone()
+    with run_and_open(
+        corpus, tmp_path / "two", tiny_model, "--max-docs-per-shard", "1", "--classify-all"
+    ) as db:
+        weighted = db.execute(
+            "SELECT sum(n_bytes * sample_weight), count(DISTINCT domain) FROM documents"
+        ).fetchone()
+        shares = db.execute("SELECT sum(byte_share_raw) FROM domain_shares").fetchone()
+    assert bytes_read is not None and weighted is not None and domains_read is not None and shares is not None
+    assert weighted[1] < domains_read[0]
+    assert abs(weighted[0] - bytes_read[0]) < 1e-6 * bytes_read[0]
+    assert abs(shares[0] - 1.0) < 1e-9
+
+
+def test_census_counts_a_document_the_model_fails_on_as_unclassified(
+    corpus: Path, tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = RunConfig(
+        inputs=(str(corpus),),
+        out_dir=tmp_path / "out",
+        model_path=tiny_model,
+        sample_rate=0.2,
+        classify_all=True,
+    )
+    config.tags_dir.mkdir(parents=True)
+    processor = ShardProcessor(config)
+    tagger = next(t for t in processor.taggers if isinstance(t, DomainTagger))
+    real = tagger.top_domains
+    poisoned = 5  # the shard's row whose text the model cannot read
+
+    def failing(documents: pa.RecordBatch) -> list[str]:
+        if poisoned in documents.column("row_index").to_pylist():
+            raise RuntimeError("cannot read this text")
+        return real(documents)
+
+    monkeypatch.setattr(tagger, "top_domains", failing)
+    shard = resolve_shards([str(corpus / "000.parquet")])[0]
+    accounting = processor.process(shard)
+    census_docs = sum(cell[0] for cell in accounting.census.values())
+    assert accounting.docs_read == 400 == accounting.docs_tagged + accounting.docs_skipped
+    assert census_docs == accounting.skip_reasons["not_sampled"]
+    sampled_out = (
+        not pa.parquet.read_table(ShardPaths(config.tags_dir, shard.key).tags)
+        .filter(pa.compute.equal(pa.compute.field("row_index"), poisoned))
+        .num_rows
+    )
+    assert sampled_out, "the poisoned row must be one the census reads (pick another row)"
+    assert accounting.census[UNCLASSIFIED][0] == 1

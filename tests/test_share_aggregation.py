@@ -113,10 +113,15 @@ def write_dev_predictions(folder: Path, seed: int = 1) -> Path:
 
 
 def per_document_estimates(
-    connection: duckdb.DuckDBPyConnection, settings: EstimateSettings, fractions: list[float]
+    connection: duckdb.DuckDBPyConnection,
+    settings: EstimateSettings,
+    fractions: list[float],
+    census: bool = False,
 ) -> pa.Table:
     """The store's table the previous way: every document fetched, `estimate_shares` on the arrays,
-    with the store's sampling fraction of each measure (how f is defined is not at stake here)."""
+    with the store's sampling fraction of each measure (how f is defined is not at stake here).
+    `census`: the weights were calibrated to a census of bytes, so every cluster's weighted bytes
+    (all its documents', also those without weight in the measure) are the strata."""
     docs = connection.execute(PER_DOCUMENT, {"block_size": settings.block_size}).fetchnumpy()
     assert settings.dev_predictions is not None
     dev = load_dev_predictions(settings.dev_predictions)
@@ -130,6 +135,10 @@ def per_document_estimates(
     for (measure, prefix), fraction in zip(MEASURES, fractions, strict=True):
         weighted = np.asarray(docs[measure], dtype=np.float64) * sample_weight
         keep = weighted > 0
+        stratum_weights = None
+        if census:
+            keep = np.isin(ids, ids[keep])
+            stratum_weights = (np.asarray(docs["bytes"], dtype=np.float64) * sample_weight)[keep]
         _, dense = np.unique(ids[keep], return_inverse=True)
         result = estimate_shares(
             dense.reshape(-1),
@@ -141,6 +150,7 @@ def per_document_estimates(
             sampling_fraction=fraction,
             predicted=predicted[keep],
             duplicate_sets=duplicate_sets[keep],
+            stratum_weights=stratum_weights,
             replicates=settings.replicates,
             confidence=settings.confidence,
             seed=settings.seed,
@@ -151,11 +161,18 @@ def per_document_estimates(
     return pa.table(columns)
 
 
-@pytest.mark.parametrize("estimator", ESTIMATORS)
+@pytest.mark.parametrize(
+    ("estimator", "census"), [*((name, False) for name in ESTIMATORS), ("cc", True), ("acc", True)]
+)
 def test_aggregated_store_path_equals_the_per_document_path(
-    tmp_path: Path, estimator: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, estimator: str, census: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connection = generated_store()
+    # a --classify-all run: the census's presence makes the store re-calibrate each replicate
+    connection.execute(
+        "CREATE TABLE census AS SELECT * FROM (VALUES ('s0', 'other', 10, 5000)) "
+        "AS c(shard, domain, docs, bytes)" + ("" if census else " WHERE false")
+    )
     settings = EstimateSettings(
         dev_predictions=write_dev_predictions(tmp_path),
         estimator=estimator,
@@ -174,7 +191,7 @@ def test_aggregated_store_path_equals_the_per_document_path(
     aggregated = share_estimates(connection, settings)
     monkeypatch.undo()
     assert len(fractions) == len(MEASURES) and min(fractions) < 1.0  # a sampled input
-    expected = per_document_estimates(connection, settings, fractions)
+    expected = per_document_estimates(connection, settings, fractions, census)
     assert aggregated.column("estimator").to_pylist() == [estimator] * S
     for name in expected.column_names[1:]:
         got = np.array(aggregated.column(name).to_pylist(), dtype=np.float64)

@@ -8,7 +8,7 @@ matrix, drawn by resampling the labelled dev set (`resample_confusion`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -187,8 +187,16 @@ def cluster_bootstrap(
     confidence: float = 0.95,
     seed: int = 0,
     method: IntervalMethod = "percentile",
+    strata: tuple[ArrayLike, ArrayLike] | None = None,
 ) -> ShareInterval:
     """Resample clusters with replacement, re-estimate shares per replicate, and return interval bounds.
+
+    `strata` = (sizes (C, S), posterior totals by stratum (C, S, S)) when the weights were calibrated
+    to known totals of `sizes` per predicted domain (post-stratification, `--classify-all`): each
+    replicate is calibrated again, its stratum d scaled by T_d / (its drawn sizes of d), T the
+    point's totals, as the run calibrates the sample, so the replicates vary as the calibrated
+    estimator does (a stratum no drawn cluster holds reads 0). Counts are per predicted domain,
+    i.e. per stratum; the posterior totals are scaled row by row of their split.
 
     `count_totals` (and `probability_totals`) are (C, S) per-cluster totals. If `confusions` is given, its
     first `n_replicates` matrices are used one per replicate, so the interval includes the classifier's
@@ -209,16 +217,19 @@ def cluster_bootstrap(
 
     point = estimator(counts.sum(axis=0)[None], None if probs is None else probs.sum(axis=0)[None], None)[0]
     model = None if confusions is None else _stack_confusions(confusions, n_replicates, n_classes)
+    calibrate = None if strata is None else _stratum_calibration(strata, counts.shape)
 
     replicates = np.empty((n_replicates, n_classes), dtype=np.float64)
     start = 0
     for draw in replicate_cluster_counts(n_clusters, n_replicates, seed):
         stop = start + draw.shape[0]
         weights = draw.astype(np.float64)
+        drawn_counts, drawn_probs = weights @ counts, None if probs is None else weights @ probs
+        if calibrate is not None:
+            drawn_counts, calibrated_probs = calibrate(weights, drawn_counts)
+            drawn_probs = None if probs is None else calibrated_probs
         replicates[start:stop] = estimator(
-            weights @ counts,
-            None if probs is None else weights @ probs,
-            None if model is None else model[start:stop],
+            drawn_counts, drawn_probs, None if model is None else model[start:stop]
         )
         start = stop
 
@@ -233,6 +244,27 @@ def cluster_bootstrap(
     else:
         raise ValueError(f"unknown interval method {method!r}")
     return ShareInterval(point, lo, hi, replicates, confidence, method)
+
+
+def _stratum_calibration(
+    strata: tuple[ArrayLike, ArrayLike], shape: tuple[int, ...]
+) -> Callable[[FloatArray, FloatArray], tuple[FloatArray, FloatArray]]:
+    """(cluster multiplicities (r, C), their drawn counts (r, S)) -> calibrated counts and posterior
+    totals (r, S) each (`cluster_bootstrap`'s `strata`)."""
+    sizes = np.asarray(strata[0], dtype=np.float64)
+    split = np.asarray(strata[1], dtype=np.float64)
+    n_clusters, n_classes = shape
+    if sizes.shape != shape or split.shape != (n_clusters, n_classes, n_classes):
+        raise ValueError(f"strata must be (C, S) and (C, S, S) for counts of shape {shape}")
+    totals = sizes.sum(axis=0)
+
+    def calibrate(weights: FloatArray, drawn_counts: FloatArray) -> tuple[FloatArray, FloatArray]:
+        drawn = weights @ sizes
+        scale = np.divide(totals[None], drawn, out=np.zeros_like(drawn), where=drawn > 0)
+        by_stratum = np.tensordot(weights, split, axes=1)
+        return drawn_counts * scale, np.einsum("rk,rkl->rl", scale, by_stratum)
+
+    return calibrate
 
 
 def _bca_bounds(

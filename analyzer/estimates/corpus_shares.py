@@ -31,6 +31,8 @@ from analyzer.estimates.quantification import expectation_maximisation_priors
 from analyzer.sql_library import define_macro, load_sql
 
 MEASURES = (("tokens", "token_share"), ("dedup_tokens", "dedup_token_share"), ("bytes", "byte_share"))
+BYTES_MEASURE = 2
+"""MEASURES' index of bytes, the measure a `--classify-all` census calibrates."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,8 @@ def share_estimates(connection: duckdb.DuckDBPyConnection, settings: EstimateSet
     iterations as one more aggregation over `documents`.
     """
     method, dev, prior = _resolved_estimator(settings)
-    estimates = _group_estimates(connection, settings, (WHOLE_INPUT,), method, dev, prior)
+    strata = _has_census(connection)
+    estimates = _group_estimates(connection, settings, (WHOLE_INPUT,), method, dev, prior, strata)
     columns = estimates.get((WHOLE_INPUT, WHOLE_INPUT)) or _no_estimates()
     return pa.table(_with_estimator_columns({"domain": list(DOMAINS), **columns}, method, settings))
 
@@ -121,6 +124,19 @@ def share_estimates_by_group(
     return pa.table(columns, schema=schema)
 
 
+def _has_census(connection: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the run classified its sampled-out documents (`--classify-all`): then the whole
+    input's weights are calibrated to the census per predicted domain (sql/04_documents.sql), and
+    its bootstrap replicates are re-calibrated alike (`ShareStatistics.stratum_sizes`)."""
+    tables = connection.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'census'"
+    ).fetchone()
+    if not tables or not tables[0]:
+        return False
+    rows = connection.execute("SELECT count(*) FROM census").fetchone()
+    return bool(rows and rows[0])
+
+
 def _estimate_names() -> list[str]:
     return [f"{prefix}{suffix}" for _, prefix in MEASURES for suffix in _ESTIMATE_SUFFIXES]
 
@@ -163,8 +179,13 @@ def _group_estimates(
     method: str,
     dev: DevPredictions | None,
     prior: np.ndarray | None,
+    strata: bool = False,
 ) -> dict[GroupKey, dict[str, list[object]]]:
     """Estimate columns (`<prefix><suffix>` -> one value per domain) of every group of `groupings`.
+
+    `strata`: the weights were calibrated to a census of predicted-domain bytes over the groups
+    (only the whole input's: a census is not kept per dump or source), so each bootstrap replicate
+    is re-calibrated to the same totals.
 
     Each group's input-level factor sqrt(1 - f) takes f from the group's own statistics
     (`_design_sampling_fractions`): from each document's inclusion probability, not the tagged
@@ -178,13 +199,13 @@ def _group_estimates(
     ratios = None
     if prior is not None and posteriors_are_prior_adjusted(method, training_prior_known=True):
         ratios = _emq_ratios(connection, groupings, prior)
-    sums = _share_sums(connection, settings.block_size, groupings, ratios)
+    sums = _share_sums(connection, settings.block_size, groupings, ratios, strata)
     out: dict[GroupKey, dict[str, list[object]]] = {}
     for key, group in sums.items():
         group_fractions = _design_sampling_fractions(group)
         columns: dict[str, list[object]] = {}
         for index, (_, prefix) in enumerate(MEASURES):
-            statistics = _measure_statistics(group, index)
+            statistics = _measure_statistics(group, index, strata)
             values = _estimate_or_point(statistics, method, dev, group_fractions[index], settings)
             for suffix, value in zip(_ESTIMATE_SUFFIXES, values, strict=True):
                 columns[f"{prefix}{suffix}"] = value
@@ -215,6 +236,9 @@ class _ShareSums:
     """(M, S) sum of w^2 per predicted domain."""
     included_squared_weight: np.ndarray
     """(M, S) sum of pi w^2 per predicted domain (pi the inclusion probability)."""
+    stratum_posterior_totals: np.ndarray | None = None
+    """(M, C, S, S) sum of w q_l per cluster and predicted domain k (rows k, columns l); only for
+    a census-calibrated input."""
 
 
 _RATIOS_SCHEMA = pa.schema(
@@ -254,11 +278,12 @@ def _share_sums(
     block_size: int,
     groupings: tuple[str, ...],
     ratios: dict[GroupKey, np.ndarray] | None,
+    strata: bool = False,
 ) -> dict[GroupKey, _ShareSums]:
     """sql/11_share_blocks.sql for every group of `groupings` at these prior ratios, reshaped into
-    arrays per group. The connection must hold the `documents_in_groups` macro (sql/04a;
-    `_group_estimates` defines it)."""
-    parameters = {"block_size": block_size, "groupings": list(groupings)}
+    arrays per group (with `strata`, also the posterior totals by predicted domain). The connection
+    must hold the `documents_in_groups` macro (sql/04a; `_group_estimates` defines it)."""
+    parameters = {"block_size": block_size, "groupings": list(groupings), "strata": strata}
     rows = _query_at_ratios(connection, "11_share_blocks", parameters, ratios)
     grouping = rows.column("grouping").to_numpy(zero_copy_only=False).astype(str)
     group_value = rows.column("group_value").to_numpy(zero_copy_only=False).astype(str)
@@ -276,11 +301,11 @@ def _share_sums(
     for index, key in enumerate(keys):
         take = order[bounds[index] : bounds[index + 1]]
         first, _, second = str(key).partition("\x1f")
-        out[(first, second)] = _group_sums({name: column[take] for name, column in columns.items()})
+        out[(first, second)] = _group_sums({name: column[take] for name, column in columns.items()}, strata)
     return out
 
 
-def _group_sums(rows: dict[str, np.ndarray]) -> _ShareSums:
+def _group_sums(rows: dict[str, np.ndarray], strata: bool = False) -> _ShareSums:
     """One group's long rows (sql/11_share_blocks.sql) as arrays; absent rows are 0."""
     statistic, value = rows["statistic"], rows["value"]
     clusters = rows["cluster_index"][statistic == "counts"]
@@ -303,6 +328,9 @@ def _group_sums(rows: dict[str, np.ndarray]) -> _ShareSums:
         noise_outer=upper + np.triu(upper, 1).swapaxes(1, 2),
         squared_weight=gather("squared_weight", "k"),
         included_squared_weight=gather("included_squared_weight", "k"),
+        stratum_posterior_totals=gather("stratum_posterior_totals", "cluster_index", "k", "l")
+        if strata
+        else None,
     )
 
 
@@ -373,11 +401,16 @@ def _emq_ratios(
     return as_groups()
 
 
-def _measure_statistics(sums: _ShareSums, index: int) -> ShareStatistics:
-    """One measure's statistics, over the clusters that carry any of its weight."""
+def _measure_statistics(sums: _ShareSums, index: int, strata: bool = False) -> ShareStatistics:
+    """One measure's statistics, over the clusters that carry any of its weight; with `strata` the
+    census calibration's strata: bytes (the calibrated measure) and posterior totals per predicted
+    domain."""
     counts = sums.counts[index]
     keep = counts.sum(axis=1) > 0
+    by_stratum = sums.stratum_posterior_totals
     return ShareStatistics(
+        stratum_sizes=sums.counts[BYTES_MEASURE][keep] if strata else None,
+        stratum_posterior_totals=by_stratum[index][keep] if strata and by_stratum is not None else None,
         counts=counts[keep],
         posterior_totals=sums.posterior_totals[index][keep],
         noise_diagonal=sums.noise_diagonal[index],

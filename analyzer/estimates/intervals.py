@@ -73,6 +73,12 @@ class ShareStatistics:
     """(S, S) sum of W^2 Q Q^T."""
     total_weight: float
     """sum of w."""
+    stratum_sizes: np.ndarray | None = None
+    """(C, S) with a census (`--classify-all`): weighted bytes per cluster and predicted domain,
+    the variable the weights were calibrated on; each bootstrap replicate is re-calibrated so its
+    predicted domains' bytes match the point's (`cluster_bootstrap`'s `strata`)."""
+    stratum_posterior_totals: np.ndarray | None = None
+    """(C, S, S) with a census: `posterior_totals` split by predicted domain (rows)."""
 
 
 def document_statistics(
@@ -83,10 +89,12 @@ def document_statistics(
     predicted: np.ndarray | None = None,
     posteriors: np.ndarray | None = None,
     duplicate_sets: np.ndarray | None = None,
+    stratum_weights: np.ndarray | None = None,
 ) -> ShareStatistics:
     """The sums of `ShareStatistics` from one row per document (dense cluster ids, weights, calibrated
     probabilities, rows renormalised here; `predicted` defaults to the argmax, `posteriors` to them;
-    `duplicate_sets` gives near-duplicates one id, default: every document its own)."""
+    `duplicate_sets` gives near-duplicates one id, default: every document its own;
+    `stratum_weights`, each document's calibration variable, adds the census strata)."""
     ids = np.asarray(cluster_ids, dtype=np.int64)
     w = np.asarray(weights, dtype=np.float64)
     p = np.asarray(probabilities, dtype=np.float64)
@@ -96,7 +104,14 @@ def document_statistics(
     n_clusters = int(ids.max()) + 1 if ids.size else 0
     top = p.argmax(axis=1) if predicted is None else np.asarray(predicted, dtype=np.int64)
     diagonal, outer, total = label_noise_moments(posterior, w, duplicate_sets)
+    sizes = by_stratum = None
+    if stratum_weights is not None:
+        sizes = cluster_totals(ids, top, np.asarray(stratum_weights, dtype=np.float64), n_clusters, n_classes)
+        by_stratum = np.zeros((n_clusters, n_classes, n_classes))
+        np.add.at(by_stratum, (ids, top), w[:, None] * posterior)
     return ShareStatistics(
+        stratum_sizes=sizes,
+        stratum_posterior_totals=by_stratum,
         counts=cluster_totals(ids, top, w, n_clusters, n_classes),
         posterior_totals=probability_cluster_totals(ids, posterior, w, n_clusters),
         noise_diagonal=diagonal,
@@ -129,6 +144,7 @@ def estimate_shares(
     sampling_fraction: float = 1.0,
     predicted: np.ndarray | None = None,
     duplicate_sets: np.ndarray | None = None,
+    stratum_weights: np.ndarray | None = None,
     replicates: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
@@ -139,7 +155,8 @@ def estimate_shares(
     calibrated probabilities; `predicted` is its top domain (default: the argmax). A thin wrapper:
     EMQ's posteriors where the method reads them (`posteriors_are_prior_adjusted`), then
     `document_statistics`, then the estimate from those sums (the store computes the same sums in
-    DuckDB instead).
+    DuckDB instead). `stratum_weights`: each document's weighted bytes when the weights were
+    calibrated to a census of them per predicted domain (`--classify-all`).
     """
     if method not in ESTIMATORS:
         raise ValueError(f"unknown estimator {method!r}; choose one of {ESTIMATORS}")
@@ -159,6 +176,7 @@ def estimate_shares(
         predicted=predicted,
         posteriors=posterior,
         duplicate_sets=duplicate_sets,
+        stratum_weights=stratum_weights,
     )
     return estimate_shares_from_statistics(
         statistics,
@@ -210,17 +228,43 @@ def estimate_shares_from_statistics(
     prob_totals = np.asarray(statistics.posterior_totals, dtype=np.float64)
     posterior_point = prob_totals.sum(axis=0) / prob_totals.sum()
     estimator = _point_estimator(method, dev)
-    sampling = cluster_bootstrap(
-        counts,
-        estimator,
-        probability_totals=prob_totals,
-        n_replicates=replicates,
-        confidence=confidence,
-        seed=seed,
+    strata = _strata_of(statistics)
+
+    def sampling_deviations(calibrated: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(point, cluster-bootstrap deviations of the point, of the Q reading (cc only)); paired draws."""
+        kept_strata = strata if calibrated else None
+        sampling = cluster_bootstrap(
+            counts,
+            estimator,
+            probability_totals=prob_totals,
+            n_replicates=replicates,
+            confidence=confidence,
+            seed=seed,
+            strata=kept_strata,
+        )
+        deviation = sampling.replicates - sampling.point
+        if method != "cc":  # only cc's interval spans the Q reading
+            return sampling.point, deviation, np.zeros_like(deviation)
+        posterior_sampling = cluster_bootstrap(
+            counts,
+            pcc_estimator,
+            probability_totals=prob_totals,
+            n_replicates=replicates,
+            seed=seed,
+            strata=kept_strata,
+        )
+        return sampling.point, deviation, posterior_sampling.replicates - posterior_sampling.point
+
+    # A census (--classify-all) fixes the input's bytes per predicted domain, so the input-level
+    # interval re-calibrates each replicate; the corpus-level one does not (another draw of blocks
+    # from the corpus would have other totals): the plain bootstrap, wider, stands for it.
+    point, input_deviation, input_posterior_deviation = sampling_deviations(calibrated=True)
+    _, corpus_deviation, corpus_posterior_deviation = (
+        sampling_deviations(calibrated=False)
+        if strata is not None
+        else (point, input_deviation, input_posterior_deviation)
     )
-    point = sampling.point
-    deviation = sampling.replicates - point
-    model = np.zeros_like(deviation)
+    model = np.zeros_like(input_deviation)
     draws = _model_draws(method, dev, replicates, seed)
     if draws is not None:
         totals = np.repeat(counts.sum(axis=0)[None], replicates, axis=0)
@@ -237,20 +281,18 @@ def estimate_shares_from_statistics(
     gap = np.abs(cc_point - posterior_point)
     ambiguity = rng.normal(size=(replicates, n_classes)) * (gap / np.sqrt(3.0))[None]
     classifier = model + noise + ambiguity
-    readings = [(point, deviation, classifier)]
-    if method == "cc":
-        # CC's bias is the gap to Q if the posteriors are calibrated for this input (up to its label
-        # mix): then the truth is Q up to label noise, so the interval also spans that reading
-        # (paired cluster draws).
-        posterior_sampling = cluster_bootstrap(
-            counts, pcc_estimator, probability_totals=prob_totals, n_replicates=replicates, seed=seed
-        )
-        readings.append(
-            (posterior_sampling.point, posterior_sampling.replicates - posterior_sampling.point, noise)
-        )
     alpha = 1.0 - confidence
     bounds = []
-    for scale in (np.sqrt(1.0 - sampling_fraction), 1.0):
+    for scale, deviation, posterior_deviation in (
+        (np.sqrt(1.0 - sampling_fraction), input_deviation, input_posterior_deviation),
+        (1.0, corpus_deviation, corpus_posterior_deviation),
+    ):
+        readings = [(point, deviation, classifier)]
+        if method == "cc":
+            # CC's bias is the gap to Q if the posteriors are calibrated for this input (up to its
+            # label mix): then the truth is Q up to label noise, so the interval also spans that
+            # reading (paired cluster draws).
+            readings.append((posterior_point, posterior_deviation, noise))
         lo, hi = point.copy(), point.copy()
         for centre, sampled, classifier_error in readings:
             draws_total = centre + scale * sampled + classifier_error
@@ -258,6 +300,12 @@ def estimate_shares_from_statistics(
             lo, hi = np.minimum(lo, q_lo), np.maximum(hi, q_hi)
         bounds.append((np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)))
     return ShareEstimate(point, bounds[0][0], bounds[0][1], bounds[1][0], bounds[1][1], sampling_fraction)
+
+
+def _strata_of(statistics: ShareStatistics) -> tuple[np.ndarray, np.ndarray] | None:
+    if statistics.stratum_sizes is None or statistics.stratum_posterior_totals is None:
+        return None
+    return statistics.stratum_sizes, statistics.stratum_posterior_totals
 
 
 def _point_estimator(method: str, dev: DevPredictions | None) -> ShareEstimator:

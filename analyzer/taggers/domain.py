@@ -56,10 +56,13 @@ class DomainTagger:
             f"p_{label}": pa.array(probabilities[:, index], type=pa.float64())
             for index, label in enumerate(DOMAINS)
         }
-        top = np.asarray(DOMAINS, dtype=object)[probabilities.argmax(axis=1)] if len(probabilities) else []
-        columns["domain"] = pa.array(list(top), type=pa.string())
+        columns["domain"] = pa.array(top_domains(probabilities), type=pa.string())
         columns["domains"] = pa.array(self.multi_labels(scores), type=pa.list_(pa.string()))
         return columns
+
+    def top_domains(self, documents: pa.RecordBatch) -> list[str]:
+        """Only the `domain` column, for documents that are classified but not tagged (the census)."""
+        return top_domains(self.model.predict_proba(documents.column("text").to_pylist()))
 
     def multi_labels(self, scores: np.ndarray) -> list[list[str] | None]:
         """Every domain scoring at or above the threshold per row, highest first (None without one).
@@ -77,3 +80,10 @@ class DomainTagger:
             chosen = [DOMAINS[i] for i in order if row[i] >= threshold]
             rows.append(chosen or [DOMAINS[int(order[0])]])
         return rows
+
+
+def top_domains(probabilities: np.ndarray) -> list[str]:
+    """The most probable domain of each row (the first in DOMAINS order on a tie)."""
+    if not len(probabilities):
+        return []
+    return [DOMAINS[int(index)] for index in probabilities.argmax(axis=1)]
