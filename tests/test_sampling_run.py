@@ -104,6 +104,11 @@ def test_classify_all_calibrates_the_sample_to_the_census(
         census_share_bytes = _share_rows(db, "byte_share_raw")
         census_tokens = _share_rows(db, "token_share_raw")
         options = db.execute("SELECT options->>'classify_all' FROM runs").fetchone()
+        census_rows = db.execute("SELECT * FROM census ORDER BY ALL").fetchall()
+    # a rerun reuses the finished shards, census included (it lives in their done.json)
+    with run_and_open(corpus, tmp_path / "census", tiny_model, "--sample-rate", "0.2") as db:
+        assert db.execute("SELECT count(*) FROM shards WHERE status = 'reused'").fetchone() == (2,)
+        assert db.execute("SELECT * FROM census ORDER BY ALL").fetchall() == census_rows
     assert options == ("true",)
     assert all(abs(census_share_bytes[d] - full_bytes[d]) < 1e-9 for d in full_bytes)
     # tokens per byte barely vary within a domain of generated text, so the token shares follow
