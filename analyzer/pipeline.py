@@ -56,7 +56,7 @@ class RunSummary:
     @property
     def census_docs(self) -> int:
         """Skipped documents that `--classify-all` classified (the census)."""
-        return sum(cell[0] for a in self.accountings for cell in a.census.values())
+        return sum(int(cell["docs"]) for a in self.accountings for cell in a.census)
 
     @property
     def text_megabytes(self) -> float:

@@ -41,9 +41,10 @@ class ShardAccounting:
     error_kind: str | None = None
     """'input' when the shard itself is bad (exit 2), 'internal' for a bug (exit 1)."""
     fingerprint: dict[str, Any] = field(default_factory=dict)
-    census: dict[str, list[int]] = field(default_factory=dict)
-    """With `--classify-all`: per predicted domain of the sampled-out documents, [documents, UTF-8
-    bytes]; 'unclassified' counts those the model failed on. They stay skipped as `not_sampled`."""
+    census: list[dict[str, Any]] = field(default_factory=list)
+    """With `--classify-all`: the sampled-out documents per predicted `domain`, `dump` and `source`
+    (None where the shard has none), as {domain, dump, source, docs, bytes (UTF-8)}; domain
+    'unclassified' counts those the model failed on. They stay skipped as `not_sampled`."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)

@@ -24,7 +24,9 @@ from analyzer.taggers import Tagger, build_taggers
 from analyzer.taggers.domain import DomainTagger
 
 UNCLASSIFIED = "unclassified"
-"""The census key of sampled-out documents the domain model failed on."""
+"""The census's domain for sampled-out documents the domain model failed on."""
+CensusKey = tuple[str, str | None, str | None]
+"""(predicted domain, dump, source) of a census cell."""
 
 TAG_METADATA_COLUMNS = (
     "row_index",
@@ -93,6 +95,7 @@ class ShardProcessor:
         writer = ShardWriter(paths, shard.name)
         started = time.perf_counter()
         reasons: Counter[str] = Counter()
+        census: dict[CensusKey, list[int]] = {}
         try:
             sampler = ShardSampler(
                 shard.name,
@@ -105,7 +108,7 @@ class ShardProcessor:
             for batch in read_shard(shard, self.config.reader):
                 documents, not_sampled, left_out = sampler.partition(batch.documents)
                 if self.config.classify_all and left_out.num_rows:
-                    self._count_census(left_out, accounting.census)
+                    self._count_census(left_out, census)
                 skipped = batch.skipped + not_sampled
                 if documents.num_rows:
                     tags, documents, failed = self._tag_or_skip(shard, documents)
@@ -144,12 +147,17 @@ class ShardProcessor:
             raise
         accounting.docs_read = accounting.docs_tagged + accounting.docs_skipped
         accounting.skip_reasons = dict(reasons)
+        accounting.census = [
+            {"domain": domain, "dump": dump, "source": source, "docs": docs, "bytes": size}
+            for (domain, dump, source), (docs, size) in sorted(census.items(), key=lambda item: repr(item[0]))
+        ]
         accounting.seconds = time.perf_counter() - started
         writer.publish(accounting, self.tags_schema())
         return accounting
 
-    def _count_census(self, documents: pa.RecordBatch, census: dict[str, list[int]]) -> None:
-        """Add sampled-out documents to the census: [documents, bytes] per predicted domain.
+    def _count_census(self, documents: pa.RecordBatch, census: dict[CensusKey, list[int]]) -> None:
+        """Add sampled-out documents to the census: [documents, bytes] per (predicted domain, dump,
+        source), the cells the store calibrates the sample to (sql/04_documents.sql).
 
         A document the model fails on is counted as 'unclassified' (it stays skipped as
         `not_sampled` either way, so the run's accounting does not depend on it).
@@ -168,8 +176,10 @@ class ShardProcessor:
                     raise
                 except Exception:  # noqa: BLE001 - one document must not fail its shard
                     labels.append(UNCLASSIFIED)
-        for label, size in zip(labels, sizes.tolist(), strict=True):
-            cell = census.setdefault(label, [0, 0])
+        dumps = documents.column("dump").to_pylist()
+        sources = documents.column("source").to_pylist()
+        for label, dump, source, size in zip(labels, dumps, sources, sizes.tolist(), strict=True):
+            cell = census.setdefault((label, dump, source), [0, 0])
             cell[0] += 1
             cell[1] += int(size)
 

@@ -313,17 +313,22 @@ def _shards_table(accountings: list[ShardAccounting]) -> pa.Table:
 
 
 CENSUS_SCHEMA = pa.schema(
-    [("shard", pa.string()), ("domain", pa.string()), ("docs", pa.int64()), ("bytes", pa.int64())]
+    [
+        ("shard", pa.string()),
+        ("domain", pa.string()),
+        ("dump", pa.string()),
+        ("source", pa.string()),
+        ("docs", pa.int64()),
+        ("bytes", pa.int64()),
+    ]
 )
 
 
 def _census_table(accountings: list[ShardAccounting]) -> pa.Table:
-    """`--classify-all`'s sampled-out documents per shard and predicted domain (empty without it)."""
+    """`--classify-all`'s sampled-out documents per shard, predicted domain, dump and source (empty
+    without it)."""
     rows = [
-        {"shard": a.shard, "domain": domain, "docs": cell[0], "bytes": cell[1]}
-        for a in accountings
-        if a.status in ("done", "reused")
-        for domain, cell in sorted(a.census.items())
+        {"shard": a.shard, **cell} for a in accountings if a.status in ("done", "reused") for cell in a.census
     ]
     return pa.Table.from_pylist(rows, schema=CENSUS_SCHEMA)
 

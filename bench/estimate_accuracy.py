@@ -113,14 +113,16 @@ def design_sample(
     scope: np.ndarray,
     seed: int,
     predicted: np.ndarray,
+    group: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(kept, sample weight) of the documents in `scope`, as a sampled run keeps and weights them.
 
     Kept as analyzer/sampler.py keeps; weight 1/pi times each shard's calibration (documents read /
     sum of 1/pi over the tagged), as sql/04_documents.sql weights; under `classifyall` 1/pi times
-    B_d / sum(n_bytes / pi) over the tagged predicted d (`predicted`, the judging model's top label),
-    B_d the bytes of the scope predicted d, and the bytes of a domain no tagged document carries
-    spread over all (sql/04_documents.sql with a census).
+    B_c / sum(n_bytes / pi) over the tagged documents of cell c = (`group`, `predicted`: the dump or
+    source, the judging model's top label), B_c the bytes of the scope's cell, the bytes of a cell
+    no tagged document holds spread over its domain's other cells and those of a domain none holds
+    over all (sql/04_documents.sql with a census).
     """
     pi = design_probabilities(label, n_bytes)
     if label.startswith(("bernoulli", CLASSIFY_ALL)):
@@ -129,14 +131,20 @@ def design_sample(
         kept = scope & inclusion_mask(doc_ids, pi, seed=seed)
     weight = np.ones(len(doc_ids))
     if label.startswith(CLASSIFY_ALL):
-        covered = 0.0
+        covered_domains = 0.0
         for d in np.unique(predicted[scope]):
-            tagged = kept & (predicted == d)
-            if tagged.any():
-                census = n_bytes[scope & (predicted == d)].sum()
-                weight[tagged] = census / (n_bytes[tagged] / pi[tagged]).sum() / pi[tagged]
-                covered += census
-        weight[kept] *= n_bytes[scope].sum() / covered
+            domain_bytes, carried = n_bytes[scope & (predicted == d)].sum(), 0.0
+            for g in np.unique(group[scope & (predicted == d)]):
+                cell = scope & (predicted == d) & (group == g)
+                tagged = kept & cell
+                if tagged.any():
+                    census = n_bytes[cell].sum()
+                    weight[tagged] = census / (n_bytes[tagged] / pi[tagged]).sum() / pi[tagged]
+                    carried += census
+            if carried > 0:
+                weight[kept & (predicted == d)] *= domain_bytes / carried
+                covered_domains += domain_bytes
+        weight[kept] *= n_bytes[scope].sum() / covered_domains
         return kept, weight
     for code in np.unique(shard[scope]):
         members = scope & (shard == code)
@@ -155,13 +163,14 @@ def sampling_only(
     tokens: np.ndarray,
     scope: np.ndarray,
     predicted: np.ndarray,
+    group: np.ndarray,
 ) -> dict[str, float]:
     """The design's own error: weighted true token shares of the sample vs the input's, SIM_SEEDS seeds
-    (`predicted` only sets `classifyall`'s weights)."""
+    (`predicted` and `group` only set `classifyall`'s weights)."""
     target = shares(truth[scope], tokens[scope])
     errors, tagged_bytes = [], []
     for seed in range(SIM_SEEDS):
-        kept, weight = design_sample(label, doc_ids, n_bytes, shard, scope, seed, predicted)
+        kept, weight = design_sample(label, doc_ids, n_bytes, shard, scope, seed, predicted, group)
         errors.append(100 * (shares(truth[kept], tokens[kept] * weight[kept]) - target))
         tagged_bytes.append(n_bytes[kept].sum() / n_bytes[scope].sum())
     e = np.array(errors)
@@ -170,6 +179,40 @@ def sampling_only(
         "max_abs_error": float(np.abs(e).max()),
         "max_abs_mean_error": float(np.abs(e.mean(axis=0)).max()),
         "bytes_tagged": float(np.mean(tagged_bytes)),
+    }
+
+
+def group_sampling(
+    label: str,
+    doc_ids: list[str],
+    n_bytes: np.ndarray,
+    shard: np.ndarray,
+    tokens: np.ndarray,
+    predicted: np.ndarray,
+    group: np.ndarray,
+) -> dict[str, Any]:
+    """What sampling adds to each dump's or source's classify-and-count token shares (the cross-fitted
+    labels): the sample's, weighted as the run weights them, against every document of the group
+    tagged, over SIM_SEEDS seeds of the whole corpus; points, rms over seeds and domains per group."""
+    everything = np.ones(len(doc_ids), dtype=bool)
+    groups = np.unique(group)
+    full = {g: shares(predicted[group == g], tokens[group == g]) for g in groups}
+    squares = np.zeros((len(groups), len(DOMAINS)))
+    for seed in range(SIM_SEEDS):
+        kept, weight = design_sample(label, doc_ids, n_bytes, shard, everything, seed, predicted, group)
+        for index, g in enumerate(groups):
+            members = kept & (group == g)
+            if members.any():
+                squares[index] += (
+                    100 * (shares(predicted[members], tokens[members] * weight[members]) - full[g])
+                ) ** 2
+            else:  # no document of the group drawn: the run reports no share for it
+                squares[index] += (100 * full[g]) ** 2
+    per_group = np.sqrt(squares.mean(axis=1) / SIM_SEEDS)
+    return {
+        "rms_difference_from_full_per_group": per_group.tolist(),
+        "rms_difference_from_full": float(np.sqrt((squares / SIM_SEEDS).mean())),
+        "worst_group_rms": float(per_group.max()),
     }
 
 
@@ -297,7 +340,7 @@ def main() -> int:
         rows = db.execute(
             """
             SELECT d.doc_id, d.shard, d.row_index, d.n_tokens, t.label, coalesce(t.dup_of, t.id) AS root,
-                d.n_bytes, d.cluster_id
+                d.n_bytes, d.cluster_id, coalesce(d.dump, '') || '|' || coalesce(d.source, '') AS dump_source
             FROM documents d JOIN read_parquet($truth) t ON t.id = d.doc_id
             ORDER BY d.doc_seq
             """,
@@ -312,6 +355,9 @@ def main() -> int:
     fold = np.array([xxhash.xxh3_64_intdigest(r[5].encode()) % 2 for r in rows], dtype=np.int64)
     n_bytes = np.array([r[6] for r in rows], dtype=np.float64)
     duplicate_sets = np.array([r[7] for r in rows], dtype=np.int64)
+    # the groups a run reports (a dump or a Dolma source) and calibrates a census to
+    group_names, group = np.unique(np.array([r[8] for r in rows]), return_inverse=True)
+    group = group.reshape(-1).astype(np.int64)
 
     if args.cache is not None and args.cache.is_file():
         fit = dict(np.load(args.cache))
@@ -396,7 +442,9 @@ def main() -> int:
         }
         for label in DESIGNS:
             for seed in range(SEEDS):
-                sampled, weight = design_sample(label, doc_ids, n_bytes, shard, in_fold, seed, predicted)
+                sampled, weight = design_sample(
+                    label, doc_ids, n_bytes, shard, in_fold, seed, predicted, group
+                )
                 fold_report[f"sample_{label}_seed{seed}"] = judge(
                     sampled, k, full_truth, weight, census=label.startswith(CLASSIFY_ALL)
                 )
@@ -407,16 +455,26 @@ def main() -> int:
     report["pooled"] = {"full": judge(everything, 0, all_truth, scope_all=every_index)}
     for label in DESIGNS:
         for seed in range(SEEDS):
-            sampled, weight = design_sample(label, doc_ids, n_bytes, shard, everything, seed, predicted)
+            sampled, weight = design_sample(
+                label, doc_ids, n_bytes, shard, everything, seed, predicted, group
+            )
             report["pooled"][f"sample_{label}_seed{seed}"] = judge(
                 sampled, 0, all_truth, weight, scope_all=every_index, census=label.startswith(CLASSIFY_ALL)
             )
     report["sampling_only"] = {
         label: {
-            scope_name: sampling_only(label, doc_ids, n_bytes, shard, truth, tokens, scope, predicted)
+            scope_name: sampling_only(label, doc_ids, n_bytes, shard, truth, tokens, scope, predicted, group)
             for scope_name, scope in (("pooled", everything), ("half 0", fold == 0), ("half 1", fold == 1))
         }
         for label in DESIGNS
+    }
+    report["groups"] = {
+        "names": [str(name) for name in group_names],
+        "docs": np.bincount(group).tolist(),
+        "designs": {
+            label: group_sampling(label, doc_ids, n_bytes, shard, tokens, predicted, group)
+            for label in DESIGNS
+        },
     }
     report["summary"] = summarise(report)
     report["seconds"] = time.perf_counter() - started
@@ -514,6 +572,15 @@ def print_report(report: dict[str, Any]) -> None:
             for scope, v in scopes.items()
         )
         print(f"{label:<18}{cells}")
+    groups = report.get("groups")
+    if groups:
+        print(f"each of the {len(groups['names'])} dumps and sources: cc token shares of the sample vs")
+        print("every document of the group tagged (cross-fitted labels), rms over seeds and domains, points")
+        for label, figures in groups["designs"].items():
+            print(
+                f"{label:<18}all groups {figures['rms_difference_from_full']:.2f}  "
+                f"worst group {figures['worst_group_rms']:.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -10,13 +10,16 @@
 -- --max-docs-per-shard, or no sampling) that is (tagged + not sampled) / tagged, and 1 when
 -- nothing was sampled out (needs `skipped` and `census` built first).
 -- With --classify-all (two-phase sampling) the model also read every sampled-out document, counted
--- per shard and predicted domain in `census(shard, domain, docs, bytes)`, and the weights are
--- calibrated per predicted domain over the whole input instead: (1 / pi) * B_d / sum(n_bytes / pi)
--- over the tagged documents predicted d, B_d being the bytes of every document predicted d (tagged
--- or census), so each predicted domain's weighted bytes equal the census's (post-stratification: a
--- token total becomes B_d times the sample's tokens per byte in d). Bytes the sample cannot carry
--- (a domain only the census saw, documents the model failed on) are spread over every tagged
--- document (`uncovered`), so the weighted bytes still add up to all bytes read.
+-- per shard, predicted domain, dump and source in `census(shard, domain, dump, source, docs,
+-- bytes)`, and the weights are calibrated per cell c = (predicted domain, dump, source) of the whole
+-- input instead: (1 / pi) * B_c / sum(n_bytes / pi) over the tagged documents of c, B_c being the
+-- bytes of every document of c (tagged or census), so each cell's weighted bytes equal the census's
+-- (post-stratification: a token total becomes B_c times the sample's tokens per byte in c), and so
+-- do each predicted domain's, each dump's and each source's. Bytes of a cell no tagged document
+-- holds are spread over the domain's other cells (`domain_spread`: the domain's total still holds,
+-- that dump's or source's share of it reads low); bytes of a domain no tagged document holds, or of
+-- documents the model failed on, over every document (`uncovered`), so the weighted bytes still add
+-- up to all bytes read.
 CREATE OR REPLACE TABLE documents AS
 WITH tags_pi AS (
     -- tags files that predate the column (reused shards of an unsampled run) read as pi = 1
@@ -38,29 +41,36 @@ shard_weights AS (
     ) AS n USING (shard)
     GROUP BY t.shard
 ),
-census_bytes AS (  -- per predicted domain: bytes of every document the model read
-    SELECT domain, sum(bytes) AS bytes
+cell_bytes AS (  -- per (predicted domain, dump, source): bytes of every document the model read
+    SELECT domain, dump, source, sum(bytes) AS bytes
     FROM (
-        SELECT domain, n_bytes AS bytes FROM tags
+        SELECT domain, dump, source, n_bytes AS bytes FROM tags
         UNION ALL
-        SELECT domain, bytes FROM census
+        SELECT domain, dump, source, bytes FROM census
     )
-    GROUP BY domain
+    GROUP BY ALL
 ),
-domain_weights AS (
-    SELECT c.domain, c.bytes / s.weighted_bytes AS calibration
-    FROM census_bytes AS c
+cell_weights AS (  -- the cells some tagged document carries: B_c / sum(n_bytes / pi)
+    SELECT c.domain, c.dump, c.source, c.bytes, c.bytes / s.weighted_bytes AS calibration
+    FROM cell_bytes AS c
     JOIN (
-        SELECT domain, sum(n_bytes / coalesce(inclusion_probability, 1.0)) AS weighted_bytes
+        SELECT domain, dump, source, sum(n_bytes / coalesce(inclusion_probability, 1.0)) AS weighted_bytes
         FROM tags_pi
-        GROUP BY domain
-    ) AS s USING (domain)
+        GROUP BY ALL
+    ) AS s
+        ON c.domain = s.domain AND c.dump IS NOT DISTINCT FROM s.dump AND c.source IS NOT DISTINCT FROM s.source
     WHERE s.weighted_bytes > 0
 ),
-uncovered AS (
+domain_spread AS (  -- a domain's bytes over those of its carried cells (the others spread over them)
+    SELECT w.domain, t.bytes / sum(w.bytes) AS factor
+    FROM cell_weights AS w
+    JOIN (SELECT domain, sum(bytes) AS bytes FROM cell_bytes GROUP BY domain) AS t USING (domain)
+    GROUP BY w.domain, t.bytes
+),
+uncovered AS (  -- all bytes over those of the carried domains (the rest spread over every document)
     SELECT
-        (SELECT sum(bytes) FROM census_bytes)
-            / (SELECT sum(c.bytes) FROM census_bytes AS c SEMI JOIN domain_weights AS d USING (domain))
+        (SELECT sum(bytes) FROM cell_bytes)
+            / (SELECT sum(c.bytes) FROM cell_bytes AS c SEMI JOIN domain_spread AS d USING (domain))
             AS factor
 )
 SELECT
@@ -96,13 +106,15 @@ SELECT
     (
         CASE
             WHEN EXISTS (SELECT 1 FROM census)
-                THEN coalesce(dw.calibration, 1.0) * (SELECT factor FROM uncovered)
+                THEN coalesce(cw.calibration, 1.0) * coalesce(ds.factor, 1.0) * (SELECT factor FROM uncovered)
             ELSE w.calibration
         END / coalesce(t.inclusion_probability, 1.0)
     )::DOUBLE AS sample_weight
 FROM tags_pi AS t
 LEFT JOIN shard_weights AS w USING (shard)
-LEFT JOIN domain_weights AS dw USING (domain)
+LEFT JOIN cell_weights AS cw
+    ON t.domain = cw.domain AND t.dump IS NOT DISTINCT FROM cw.dump AND t.source IS NOT DISTINCT FROM cw.source
+LEFT JOIN domain_spread AS ds ON t.domain = ds.domain
 LEFT JOIN clusters AS c USING (doc_seq)
 LEFT JOIN exact_groups AS e USING (content_hash)
 ORDER BY t.doc_seq;

@@ -80,6 +80,11 @@ def test_classify_all_calibrates_the_sample_to_the_census(
         full_tokens = _share_rows(db, "token_share_raw")
         bytes_read = db.execute("SELECT sum(n_bytes) FROM documents").fetchone()
         predicted = dict(db.execute("SELECT domain, sum(n_bytes) FROM documents GROUP BY domain").fetchall())
+        dump_bytes = dict(db.execute("SELECT dump, sum(n_bytes) FROM documents GROUP BY dump").fetchall())
+        full_dump_shares = db.execute(
+            "SELECT group_value, domain, byte_share FROM share_estimates_by_group "
+            "WHERE grouping = 'dump' ORDER BY ALL"
+        ).fetchall()
     with run_and_open(
         corpus, tmp_path / "census", tiny_model, "--sample-rate", "0.2", "--classify-all"
     ) as db:
@@ -101,6 +106,16 @@ def test_classify_all_calibrates_the_sample_to_the_census(
         sample_bytes = db.execute("SELECT sum(n_bytes) FROM documents").fetchone()
         assert census_bytes is not None and sample_bytes is not None and bytes_read is not None
         assert census_bytes[0] + sample_bytes[0] == bytes_read[0]
+        # and so does every dump's (the census's cells are predicted domain x dump x source)
+        by_dump = dict(
+            db.execute("SELECT dump, sum(n_bytes * sample_weight) FROM documents GROUP BY dump").fetchall()
+        )
+        assert by_dump.keys() == dump_bytes.keys()
+        assert all(abs(by_dump[d] - dump_bytes[d]) < 1e-6 * dump_bytes[d] for d in dump_bytes)
+        dump_shares = db.execute(
+            "SELECT group_value, domain, byte_share, byte_share_lo, byte_share_hi "
+            "FROM share_estimates_by_group WHERE grouping = 'dump' ORDER BY ALL"
+        ).fetchall()
         census_share_bytes = _share_rows(db, "byte_share_raw")
         census_tokens = _share_rows(db, "token_share_raw")
         options = db.execute("SELECT options->>'classify_all' FROM runs").fetchone()
@@ -111,6 +126,10 @@ def test_classify_all_calibrates_the_sample_to_the_census(
         assert db.execute("SELECT * FROM census ORDER BY ALL").fetchall() == census_rows
     assert options == ("true",)
     assert all(abs(census_share_bytes[d] - full_bytes[d]) < 1e-9 for d in full_bytes)
+    # each dump's byte shares are the full run's
+    assert [row[:2] for row in dump_shares] == [row[:2] for row in full_dump_shares]
+    for (_, _, share, _, _), (_, _, full_share) in zip(dump_shares, full_dump_shares, strict=True):
+        assert abs(share - full_share) < 1e-9
     # tokens per byte barely vary within a domain of generated text, so the token shares follow
     assert all(abs(census_tokens[d] - full_tokens[d]) < 0.01 for d in full_tokens)
 
@@ -160,7 +179,7 @@ def test_census_counts_a_document_the_model_fails_on_as_unclassified(
     monkeypatch.setattr(tagger, "top_domains", failing)
     shard = resolve_shards([str(corpus / "000.parquet")])[0]
     accounting = processor.process(shard)
-    census_docs = sum(cell[0] for cell in accounting.census.values())
+    census_docs = sum(cell["docs"] for cell in accounting.census)
     assert accounting.docs_read == 400 == accounting.docs_tagged + accounting.docs_skipped
     assert census_docs == accounting.skip_reasons["not_sampled"]
     sampled_out = (
@@ -169,4 +188,4 @@ def test_census_counts_a_document_the_model_fails_on_as_unclassified(
         .num_rows
     )
     assert sampled_out, "the poisoned row must be one the census reads (pick another row)"
-    assert accounting.census[UNCLASSIFIED][0] == 1
+    assert sum(cell["docs"] for cell in accounting.census if cell["domain"] == UNCLASSIFIED) == 1

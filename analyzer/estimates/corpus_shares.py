@@ -99,7 +99,7 @@ def share_estimates_by_group(
         raise ValueError(f"unknown groupings {unknown}; choose from {GROUPINGS}")
     method, dev, prior = _resolved_estimator(settings)
     present = _non_null_groupings(connection, groupings)
-    estimates = _group_estimates(connection, settings, present, method, dev, prior)
+    estimates = _group_estimates(connection, settings, present, method, dev, prior, _has_census(connection))
     columns: dict[str, list[object]] = {"grouping": [], "group_value": [], "domain": []}
     for suffix_prefix in _estimate_names():
         columns[suffix_prefix] = []
@@ -125,16 +125,17 @@ def share_estimates_by_group(
 
 
 def _has_census(connection: duckdb.DuckDBPyConnection) -> bool:
-    """Whether the run classified its sampled-out documents (`--classify-all`): then the whole
-    input's weights are calibrated to the census per predicted domain (sql/04_documents.sql), and
-    its bootstrap replicates are re-calibrated alike (`ShareStatistics.stratum_sizes`)."""
+    """Whether the run classified its sampled-out documents (`--classify-all`): then the weights
+    are calibrated to the census per (predicted domain, dump, source) (sql/04_documents.sql), so
+    the whole input's, each dump's and each source's bytes per predicted domain are fixed, and
+    their bootstrap replicates are re-calibrated alike (`ShareStatistics.stratum_sizes`)."""
+    # fetchall, not fetchone: DuckDB refuses new work while a result is not fetched to its end
     tables = connection.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'census'"
-    ).fetchone()
-    if not tables or not tables[0]:
+    ).fetchall()
+    if not tables[0][0]:
         return False
-    rows = connection.execute("SELECT count(*) FROM census").fetchone()
-    return bool(rows and rows[0])
+    return bool(connection.execute("SELECT count(*) FROM census").fetchall()[0][0])
 
 
 def _estimate_names() -> list[str]:
@@ -183,9 +184,8 @@ def _group_estimates(
 ) -> dict[GroupKey, dict[str, list[object]]]:
     """Estimate columns (`<prefix><suffix>` -> one value per domain) of every group of `groupings`.
 
-    `strata`: the weights were calibrated to a census of predicted-domain bytes over the groups
-    (only the whole input's: a census is not kept per dump or source), so each bootstrap replicate
-    is re-calibrated to the same totals.
+    `strata`: the weights were calibrated to a census of every group's bytes per predicted domain
+    (`_has_census`), so each bootstrap replicate is re-calibrated to the same totals.
 
     Each group's input-level factor sqrt(1 - f) takes f from the group's own statistics
     (`_design_sampling_fractions`): from each document's inclusion probability, not the tagged
