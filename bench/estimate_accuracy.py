@@ -284,6 +284,7 @@ def estimate_all(
             sampling_fraction=fraction,
             duplicate_sets=duplicate_sets,
             stratum_weights=stratum_weights,
+            sample_weights=sample_weight,
             replicates=REPLICATES,
         )
         result[name], result[f"{name}_lo"], result[f"{name}_hi"] = e.point, e.input_lo, e.input_hi

@@ -19,8 +19,8 @@
 --   counts            per cluster and k: sum of w over the documents predicted k
 --   posterior_totals  per cluster and k: sum of w q_k
 --   total_weight      sum of w
---   noise_diagonal    per k: sum of W^2 Q_k           } the label-noise covariance, over
---   noise_outer       per k <= l: sum of W^2 Q_k Q_l  } near-duplicate clusters (see below)
+--   noise_diagonal    per k: sum of W^2 Q_k / S       } the label-noise covariance, over
+--   noise_outer       per k <= l: sum of W^2 Q_k Q_l / S } near-duplicate clusters (see below)
 --   squared_weight           per predicted k: sum of w^2      } the design's sampling fraction
 --   included_squared_weight  per predicted k: sum of pi w^2   } (analyzer/sampler.py design_sampling_fraction)
 --   stratum_posterior_totals  with $strata, per cluster, predicted k and domain l: sum of w q_l
@@ -28,8 +28,12 @@
 --                             replicate can be re-calibrated to a census, analyzer/estimates)
 -- (pi = min(1, 1 / sample_weight), the inclusion probability). Label noise treats a near-duplicate
 -- cluster (`cluster_id`) as one text: its members are the same words, so the model misreads all of
--- them or none. W is a cluster's sum of w in the group and Q its w-weighted mean posterior; for a
--- document without duplicates that is w^2 q_k, as if every document were misread independently.
+-- them or none. W is a cluster's sum of w in the group, Q its w-weighted mean posterior and S its
+-- w-weighted mean sample_weight; for a document without duplicates that is w^2 q_k / s, as if every
+-- document were misread independently. The label noise at stake is the input's (whether its texts
+-- are misread), whose variance sum a^2 q (1 - q) over the input's texts (a the amount) a sample
+-- estimates by Horvitz-Thompson, sum s a^2 q (1 - q) = sum w^2 q (1 - q) / s over the tagged ones;
+-- w^2 alone would count each tagged text's misreading s times over (sampling is the bootstrap's).
 -- analyzer/estimates/corpus_shares.py reshapes the rows; no per-document row leaves DuckDB.
 WITH measures AS (  -- MEASURES order: tokens, dedup_tokens, bytes
     SELECT unnest(range(3)) AS measure
@@ -66,6 +70,7 @@ weighted AS NOT MATERIALIZED (  -- one row per document, group and measure
             array_position(['finance', 'law', 'code', 'medical', 'other'], domain) - 1 AS predicted,
             measure,
             measure_weight(measure, n_tokens, n_bytes, is_duplicate, sample_weight) AS w,
+            sample_weight::DOUBLE AS sample_weight,
             CASE WHEN sample_weight > 0 THEN least(1.0, 1.0 / sample_weight::DOUBLE) ELSE 1.0 END AS pi,
             [p_finance, p_law, p_code, p_medical, p_other]::DOUBLE[] AS p,
             coalesce(share_ratios.r::DOUBLE[], [1.0, 1.0, 1.0, 1.0, 1.0]::DOUBLE[]) AS r
@@ -103,18 +108,33 @@ strata AS (  -- only with $strata: the same clusters as `clusters`, split by pre
     WHERE $strata
     GROUP BY grouping, group_value, shard, block, measure, predicted, k
 ),
-duplicate_sets AS (  -- per near-duplicate cluster in a group, measure and k: W and W Q_k
-    SELECT grouping, group_value, measure, cluster_id, k, sum(w) AS w_set, sum(wq) AS wq_set
+duplicate_sets AS (  -- per near-duplicate cluster in a group, measure and k: W, W Q_k and W / S
+    SELECT
+        grouping,
+        group_value,
+        measure,
+        cluster_id,
+        k,
+        sum(w) AS w_set,
+        sum(wq) AS wq_set,
+        CASE WHEN sum(w * sample_weight) > 0 THEN sum(w) * sum(w) / sum(w * sample_weight) ELSE 0 END
+            AS w_per_s_set
     FROM posteriors
     GROUP BY grouping, group_value, measure, cluster_id, k
 ),
 noise_diagonal AS (
-    SELECT grouping, group_value, measure, k, sum(w_set * wq_set) AS noise_diagonal
+    SELECT grouping, group_value, measure, k, sum(w_per_s_set * wq_set) AS noise_diagonal
     FROM duplicate_sets
     GROUP BY grouping, group_value, measure, k
 ),
 noise_outer AS (  -- each domain k paired with every l >= k of the same cluster and measure
-    SELECT a.grouping, a.group_value, a.measure, a.k, b.k AS l, sum(a.wq_set * b.wq_set) AS noise_outer
+    SELECT
+        a.grouping,
+        a.group_value,
+        a.measure,
+        a.k,
+        b.k AS l,
+        sum(CASE WHEN a.w_set > 0 THEN a.wq_set * b.wq_set * a.w_per_s_set / a.w_set ELSE 0 END) AS noise_outer
     FROM duplicate_sets AS a
     JOIN duplicate_sets AS b USING (grouping, group_value, measure, cluster_id)
     WHERE a.k <= b.k

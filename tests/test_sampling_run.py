@@ -82,8 +82,8 @@ def test_classify_all_calibrates_the_sample_to_the_census(
         predicted = dict(db.execute("SELECT domain, sum(n_bytes) FROM documents GROUP BY domain").fetchall())
         dump_bytes = dict(db.execute("SELECT dump, sum(n_bytes) FROM documents GROUP BY dump").fetchall())
         full_dump_shares = db.execute(
-            "SELECT group_value, domain, byte_share FROM share_estimates_by_group "
-            "WHERE grouping = 'dump' ORDER BY ALL"
+            "SELECT group_value, domain, byte_share, byte_share_hi - byte_share_lo "
+            "FROM share_estimates_by_group WHERE grouping = 'dump' ORDER BY ALL"
         ).fetchall()
     with run_and_open(
         corpus, tmp_path / "census", tiny_model, "--sample-rate", "0.2", "--classify-all"
@@ -126,10 +126,14 @@ def test_classify_all_calibrates_the_sample_to_the_census(
         assert db.execute("SELECT * FROM census ORDER BY ALL").fetchall() == census_rows
     assert options == ("true",)
     assert all(abs(census_share_bytes[d] - full_bytes[d]) < 1e-9 for d in full_bytes)
-    # each dump's byte shares are the full run's
+    # each dump's byte shares are the full run's, and so is their interval: the replicates are
+    # re-calibrated to the census (no sampling error left) and the label noise is the input's
     assert [row[:2] for row in dump_shares] == [row[:2] for row in full_dump_shares]
-    for (_, _, share, _, _), (_, _, full_share) in zip(dump_shares, full_dump_shares, strict=True):
+    for (_, _, share, lo, hi), (_, _, full_share, full_width) in zip(
+        dump_shares, full_dump_shares, strict=True
+    ):
         assert abs(share - full_share) < 1e-9
+        assert hi - lo < 1.15 * full_width
     # tokens per byte barely vary within a domain of generated text, so the token shares follow
     assert all(abs(census_tokens[d] - full_tokens[d]) < 0.01 for d in full_tokens)
 

@@ -151,6 +151,7 @@ def per_document_estimates(
             predicted=predicted[keep],
             duplicate_sets=duplicate_sets[keep],
             stratum_weights=stratum_weights,
+            sample_weights=sample_weight[keep],
             replicates=settings.replicates,
             confidence=settings.confidence,
             seed=settings.seed,

@@ -106,6 +106,30 @@ def test_label_noise_draws_change_continuously_with_the_covariance() -> None:
     assert np.abs(z @ root - z @ nudged).max() < 1e-4 * scale
 
 
+def test_label_noise_of_a_sample_is_the_inputs() -> None:
+    """Which of the input's texts are misread: a 20 % sample weighted 5 estimates the input's label-
+    noise covariance (Horvitz-Thompson, w^2 / s), not five times it (w^2 alone)."""
+    rng = np.random.default_rng(31)
+    n = 40_000
+    probs = rng.dirichlet(np.full(S, 0.6), size=n)
+    tokens = rng.gamma(2.0, 300.0, size=n)
+    full = label_noise_covariance_from_moments(*label_noise_moments(probs, tokens))
+    kept = rng.random(n) < 0.2
+    weight = np.full(int(kept.sum()), n / kept.sum())
+    sampled = label_noise_covariance_from_moments(
+        *label_noise_moments(probs[kept], tokens[kept] * weight, None, weight)
+    )
+    unscaled = label_noise_covariance_from_moments(*label_noise_moments(probs[kept], tokens[kept] * weight))
+    ratio = np.diag(sampled) / np.diag(full)
+    assert np.all((ratio > 0.9) & (ratio < 1.1)), ratio
+    assert np.allclose(np.diag(unscaled) / np.diag(sampled), n / kept.sum())
+    # copies of one text: a set's weighted mean sample weight, so a set sampled whole is read once
+    sets = np.arange(n) // 2
+    in_sets = label_noise_moments(probs[:10], tokens[:10], sets[:10], np.full(10, 2.0))
+    plain = label_noise_moments(probs[:10], tokens[:10], sets[:10])
+    assert np.allclose(in_sets[0], plain[0] / 2) and np.allclose(in_sets[1], plain[1] / 2)
+
+
 def test_label_noise_treats_near_duplicates_as_one_reading() -> None:
     probs = np.array([[0.5, 0.5], [0.5, 0.5], [1.0, 0.0]])
     weights = np.array([1.0, 1.0, 2.0])

@@ -67,10 +67,11 @@ class ShareStatistics:
     posterior_totals: np.ndarray
     """(C, S) sum of w q per cluster."""
     noise_diagonal: np.ndarray
-    """(S,) sum of W^2 Q over near-duplicate sets (w^2 q for a document without duplicates): with
+    """(S,) sum of W^2 Q / S over near-duplicate sets (w^2 q / s for a document without duplicates,
+    s its sample weight, `label_noise_moments`): with
     `noise_outer` the label-noise covariance (`label_noise_moments`)."""
     noise_outer: np.ndarray
-    """(S, S) sum of W^2 Q Q^T."""
+    """(S, S) sum of W^2 Q Q^T / S."""
     total_weight: float
     """sum of w."""
     stratum_sizes: np.ndarray | None = None
@@ -90,11 +91,13 @@ def document_statistics(
     posteriors: np.ndarray | None = None,
     duplicate_sets: np.ndarray | None = None,
     stratum_weights: np.ndarray | None = None,
+    sample_weights: np.ndarray | None = None,
 ) -> ShareStatistics:
     """The sums of `ShareStatistics` from one row per document (dense cluster ids, weights, calibrated
     probabilities, rows renormalised here; `predicted` defaults to the argmax, `posteriors` to them;
     `duplicate_sets` gives near-duplicates one id, default: every document its own;
-    `stratum_weights`, each document's calibration variable, adds the census strata)."""
+    `stratum_weights`, each document's calibration variable, adds the census strata;
+    `sample_weights` scale the label noise to the input's, `label_noise_moments`)."""
     ids = np.asarray(cluster_ids, dtype=np.int64)
     w = np.asarray(weights, dtype=np.float64)
     p = np.asarray(probabilities, dtype=np.float64)
@@ -103,7 +106,7 @@ def document_statistics(
     n_classes = p.shape[1]
     n_clusters = int(ids.max()) + 1 if ids.size else 0
     top = p.argmax(axis=1) if predicted is None else np.asarray(predicted, dtype=np.int64)
-    diagonal, outer, total = label_noise_moments(posterior, w, duplicate_sets)
+    diagonal, outer, total = label_noise_moments(posterior, w, duplicate_sets, sample_weights)
     sizes = by_stratum = None
     if stratum_weights is not None:
         sizes = cluster_totals(ids, top, np.asarray(stratum_weights, dtype=np.float64), n_clusters, n_classes)
@@ -145,6 +148,7 @@ def estimate_shares(
     predicted: np.ndarray | None = None,
     duplicate_sets: np.ndarray | None = None,
     stratum_weights: np.ndarray | None = None,
+    sample_weights: np.ndarray | None = None,
     replicates: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
@@ -156,7 +160,8 @@ def estimate_shares(
     EMQ's posteriors where the method reads them (`posteriors_are_prior_adjusted`), then
     `document_statistics`, then the estimate from those sums (the store computes the same sums in
     DuckDB instead). `stratum_weights`: each document's weighted bytes when the weights were
-    calibrated to a census of them per predicted domain (`--classify-all`).
+    calibrated to a census of them per predicted domain (`--classify-all`); `sample_weights`: how
+    many input documents each stands for (the label noise is the input's; default 1).
     """
     if method not in ESTIMATORS:
         raise ValueError(f"unknown estimator {method!r}; choose one of {ESTIMATORS}")
@@ -177,6 +182,7 @@ def estimate_shares(
         posteriors=posterior,
         duplicate_sets=duplicate_sets,
         stratum_weights=stratum_weights,
+        sample_weights=sample_weights,
     )
     return estimate_shares_from_statistics(
         statistics,
@@ -209,8 +215,9 @@ def estimate_shares_from_statistics(
       is no sampling error about the input), for the corpus-level one it is kept whole;
     - the model's calibration (acc, pacc): the estimate with a dev-resampled matrix, minus the point;
     - label noise: which documents are misread is unknown even when all are read, so a draw from
-      N(0, sum_d w_d^2 (diag(p_d) - p_d p_d^T) / W^2) (the posteriors' multinomial covariance), d
-      running over near-duplicate sets rather than documents: copies of a text are misread together;
+      N(0, sum_d w_d^2 (diag(p_d) - p_d p_d^T) / (s_d W^2)) (the posteriors' multinomial covariance,
+      the input's as a sample estimates it: s_d the sample weight), d running over near-duplicate
+      sets rather than documents: copies of a text are misread together;
     - decision-rule ambiguity: the gap b = |CC - Q| between counting top labels and averaging
       posteriors bounds a bias of unknown sign that the dev set cannot size for a corpus unlike it
       (README); as a GUM type-B term it enters as N(0, b^2 / 3), so the 95% bounds reach 1.13 b.

@@ -306,25 +306,35 @@ def label_noise_covariance(probs: ArrayLike, weights: ArrayLike | None) -> Float
 
 
 def label_noise_moments(
-    probs: ArrayLike, weights: ArrayLike | None, duplicate_sets: ArrayLike | None = None
+    probs: ArrayLike,
+    weights: ArrayLike | None,
+    duplicate_sets: ArrayLike | None = None,
+    sample_weights: ArrayLike | None = None,
 ) -> tuple[FloatArray, FloatArray, float]:
-    """(sum_c W_c^2 Q_c, sum_c W_c^2 Q_c Q_c^T, W): all `label_noise_covariance` needs of the documents.
+    """(sum_c W_c^2 Q_c / S_c, sum_c W_c^2 Q_c Q_c^T / S_c, W): all `label_noise_covariance` needs.
 
     c runs over `duplicate_sets` (one id per document: near-duplicates share one, since the model
-    misreads all copies of a text or none), W_c is a set's weight and Q_c its weighted mean
-    posterior. Without sets every document is its own: sum_d w_d^2 p_d and sum_d w_d^2 p_d p_d^T.
+    misreads all copies of a text or none), W_c is a set's weight, Q_c its weighted mean posterior
+    and S_c its weighted mean sample weight (1 without `sample_weights`, i.e. every document read).
+    Without sets every document is its own: sum_d w_d^2 p_d / s_d and sum_d w_d^2 p_d p_d^T / s_d.
+    Why / S: the label noise is the input's, sum a^2 q (1 - q) over its texts (a their amount),
+    which a sample estimates by Horvitz-Thompson as sum s a^2 q (1 - q) = sum w^2 q (1 - q) / s.
     """
     p = _probability_rows(probs)
     w = _weights_or_ones(weights, p.shape[0])
+    s = _weights_or_ones(sample_weights, p.shape[0])
     if duplicate_sets is None:
-        set_weight, set_totals = w, p * w[:, None]
+        set_weight, set_totals, set_scaled = w, p * w[:, None], w * s
     else:
         set_of = np.unique(np.asarray(duplicate_sets), return_inverse=True)[1].reshape(-1)
         set_weight = np.bincount(set_of, weights=w).astype(np.float64)
+        set_scaled = np.bincount(set_of, weights=w * s).astype(np.float64)
         set_totals = np.zeros((len(set_weight), p.shape[1]), dtype=np.float64)
         np.add.at(set_totals, set_of, p * w[:, None])
-    diagonal: FloatArray = set_weight @ set_totals
-    outer: FloatArray = set_totals.T @ set_totals
+    # 1 / S_c = W_c / sum(w s) over the set; 0 for a set without weight (it adds nothing)
+    inverse_mean = np.divide(set_weight, set_scaled, out=np.zeros_like(set_weight), where=set_scaled > 0)
+    diagonal: FloatArray = (set_weight * inverse_mean) @ set_totals
+    outer: FloatArray = (set_totals * inverse_mean[:, None]).T @ set_totals
     return diagonal, outer, float(w.sum())
 
 
