@@ -176,6 +176,55 @@ def domain_shares_notebook(database: str = DEFAULT_DATABASE) -> Notebook:
         ),
         markdown(
             """
+            ## What a 20 % sample sees of the dumps
+
+            `make notebooks` also runs `analyzer run --sample-rate 0.2` on the same shards twice
+            (`runs/demo-sample`: the default, which classifies every document and calibrates the
+            sample to that census; `runs/demo-sample-plain`: `--no-classify-all`). Each panel is
+            one domain's share per dump, with 95% intervals, for the run above and both samples.
+            """
+        ),
+        code(
+            '''
+            SAMPLED_RUNS = {
+                "every document": DATABASE,
+                "20 % + census": DATABASE.parent.parent / "demo-sample" / "analysis.duckdb",
+                "20 %, --no-classify-all": DATABASE.parent.parent / "demo-sample-plain" / "analysis.duckdb",
+            }
+            DUMP_SQL = """
+                SELECT dump, domain, token_share, token_share_lo, token_share_hi
+                FROM domain_shares_by_dump WHERE dump <> '(none)' ORDER BY dump
+            """
+            missing = [str(path) for path in SAMPLED_RUNS.values() if not path.is_file()]
+            if missing:
+                print("not built (make notebooks builds them):", ", ".join(missing))
+            else:
+                by_run = {}
+                for name, path in SAMPLED_RUNS.items():
+                    with duckdb.connect(str(path), read_only=True) as run:
+                        by_run[name] = run.sql(DUMP_SQL).df()
+                fig, axes = plt.subplots(1, len(DOMAINS), figsize=(15, 3.6), sharex=True)
+                for ax, domain in zip(axes, DOMAINS, strict=True):
+                    for (name, frame), offset in zip(by_run.items(), (-0.2, 0.0, 0.2), strict=True):
+                        rows = frame[frame["domain"] == domain]
+                        x = np.arange(len(rows)) + offset
+                        share = rows["token_share"] * 100
+                        errors = np.vstack(
+                            [share - rows["token_share_lo"] * 100, rows["token_share_hi"] * 100 - share]
+                        )
+                        ax.errorbar(x, share, yerr=errors, fmt="o", markersize=3, capsize=2, label=name)
+                    ax.set_title(domain)
+                    ax.set_xticks(np.arange(len(rows)), [d.removeprefix("CC-MAIN-") for d in rows["dump"]])
+                    ax.tick_params(axis="x", rotation=90, labelsize=7)
+                axes[0].set_ylabel("share of the dump's tokens (%)")
+                axes[0].legend(fontsize=7)
+                fig.suptitle("Per-dump token shares: every document, 20 % with and without the census")
+                plt.tight_layout()
+                plt.show()
+            '''
+        ),
+        markdown(
+            """
             ## How confidently the model read this input
 
             From `model_confidence`: the share of tagged documents whose top calibrated probability

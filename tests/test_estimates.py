@@ -399,3 +399,23 @@ def test_accelerated_emq_reaches_plain_em_fixed_point_in_fewer_passes() -> None:
         plain = weights @ reweighted_posteriors(probs, plain / prior) / weights.sum()
     assert shares[0] == pytest.approx(plain, abs=1e-7)
     assert accelerated_passes <= 20  # plain EM stops after 50 here
+
+
+def test_recalibrated_bootstrap_keeps_a_stratum_no_replicate_cluster_holds() -> None:
+    """With a census (`strata`), a domain whose tagged documents sit in one cluster is missing from
+    about a third of the replicates; the census says how much of it there is, so it keeps its point
+    totals there instead of reading 0 (which made small dumps' intervals span almost [0, 1])."""
+    rng = np.random.default_rng(3)
+    clusters, classes = 12, 3
+    counts = rng.uniform(50, 100, size=(clusters, classes))
+    counts[1:, 1] = 0.0  # domain 1 only in cluster 0
+    sizes = counts * 4.0  # bytes, 4 per token
+    split = np.zeros((clusters, classes, classes))
+    for k in range(classes):
+        split[:, k, k] = counts[:, k]
+    interval = cluster_bootstrap(
+        counts, cc_estimator, probability_totals=counts, n_replicates=300, seed=1, strata=(sizes, split)
+    )
+    assert np.all(interval.replicates[:, 1] > 0)
+    # tokens per byte is the same in every cluster, so calibration leaves no sampling error at all
+    np.testing.assert_allclose(interval.replicates, np.repeat(interval.point[None], 300, axis=0), atol=1e-12)

@@ -195,8 +195,10 @@ def cluster_bootstrap(
     to known totals of `sizes` per predicted domain (post-stratification, `--classify-all`): each
     replicate is calibrated again, its stratum d scaled by T_d / (its drawn sizes of d), T the
     point's totals, as the run calibrates the sample, so the replicates vary as the calibrated
-    estimator does (a stratum no drawn cluster holds reads 0). Counts are per predicted domain,
-    i.e. per stratum; the posterior totals are scaled row by row of their split.
+    estimator does. A stratum no drawn cluster holds keeps its point totals: the census says how
+    much of it there is, and reading it as 0 made small groups' intervals span almost [0, 1].
+    Counts are per predicted domain, i.e. per stratum; the posterior totals are scaled row by row
+    of their split.
 
     `count_totals` (and `probability_totals`) are (C, S) per-cluster totals. If `confusions` is given, its
     first `n_replicates` matrices are used one per replicate, so the interval includes the classifier's
@@ -217,7 +219,7 @@ def cluster_bootstrap(
 
     point = estimator(counts.sum(axis=0)[None], None if probs is None else probs.sum(axis=0)[None], None)[0]
     model = None if confusions is None else _stack_confusions(confusions, n_replicates, n_classes)
-    calibrate = None if strata is None else _stratum_calibration(strata, counts.shape)
+    calibrate = None if strata is None else _stratum_calibration(strata, counts)
 
     replicates = np.empty((n_replicates, n_classes), dtype=np.float64)
     start = 0
@@ -247,22 +249,27 @@ def cluster_bootstrap(
 
 
 def _stratum_calibration(
-    strata: tuple[ArrayLike, ArrayLike], shape: tuple[int, ...]
+    strata: tuple[ArrayLike, ArrayLike], counts: FloatArray
 ) -> Callable[[FloatArray, FloatArray], tuple[FloatArray, FloatArray]]:
     """(cluster multiplicities (r, C), their drawn counts (r, S)) -> calibrated counts and posterior
     totals (r, S) each (`cluster_bootstrap`'s `strata`)."""
     sizes = np.asarray(strata[0], dtype=np.float64)
     split = np.asarray(strata[1], dtype=np.float64)
-    n_clusters, n_classes = shape
-    if sizes.shape != shape or split.shape != (n_clusters, n_classes, n_classes):
-        raise ValueError(f"strata must be (C, S) and (C, S, S) for counts of shape {shape}")
+    n_clusters, n_classes = counts.shape
+    if sizes.shape != counts.shape or split.shape != (n_clusters, n_classes, n_classes):
+        raise ValueError(f"strata must be (C, S) and (C, S, S) for counts of shape {counts.shape}")
     totals = sizes.sum(axis=0)
+    point_counts, point_split = counts.sum(axis=0), split.sum(axis=0)
 
     def calibrate(weights: FloatArray, drawn_counts: FloatArray) -> tuple[FloatArray, FloatArray]:
         drawn = weights @ sizes
-        scale = np.divide(totals[None], drawn, out=np.zeros_like(drawn), where=drawn > 0)
+        held = drawn > 0
+        scale = np.divide(totals[None], drawn, out=np.zeros_like(drawn), where=held)
+        absent = (~held & (totals[None] > 0)).astype(np.float64)
         by_stratum = np.tensordot(weights, split, axes=1)
-        return drawn_counts * scale, np.einsum("rk,rkl->rl", scale, by_stratum)
+        calibrated_counts = drawn_counts * scale + absent * point_counts[None]
+        calibrated_posteriors = np.einsum("rk,rkl->rl", scale, by_stratum) + absent @ point_split
+        return calibrated_counts, calibrated_posteriors
 
     return calibrate
 
