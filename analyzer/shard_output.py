@@ -182,4 +182,6 @@ def load_finished(paths: ShardPaths, fingerprint: dict[str, Any]) -> ShardAccoun
         return None
     if accounting.status != "done" or accounting.fingerprint != fingerprint:
         return None
+    if not all(isinstance(cell, dict) for cell in accounting.census):
+        return None  # a census in an older layout (a bare domain -> count map): redo the shard
     return accounting
