@@ -43,7 +43,8 @@ class ShardAccounting:
     fingerprint: dict[str, Any] = field(default_factory=dict)
     census: list[dict[str, Any]] = field(default_factory=list)
     """With `--classify-all`: the sampled-out documents per predicted `domain`, `dump` and `source`
-    (None where the shard has none), as {domain, dump, source, docs, bytes (UTF-8)}; domain
+    (None where the shard has none), as {domain, dump, source, docs, bytes (UTF-8), shard_tokens
+    (the shard's own token counts summed), shard_token_docs (documents carrying one)}; domain
     'unclassified' counts those the model failed on. They stay skipped as `not_sampled`."""
 
     def to_json(self) -> str:
@@ -182,6 +183,6 @@ def load_finished(paths: ShardPaths, fingerprint: dict[str, Any]) -> ShardAccoun
         return None
     if accounting.status != "done" or accounting.fingerprint != fingerprint:
         return None
-    if not all(isinstance(cell, dict) for cell in accounting.census):
-        return None  # a census in an older layout (a bare domain -> count map): redo the shard
+    if not all(isinstance(cell, dict) and "shard_token_docs" in cell for cell in accounting.census):
+        return None  # a census in an older layout of this version: redo the shard
     return accounting

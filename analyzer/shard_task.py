@@ -148,16 +148,27 @@ class ShardProcessor:
         accounting.docs_read = accounting.docs_tagged + accounting.docs_skipped
         accounting.skip_reasons = dict(reasons)
         accounting.census = [
-            {"domain": domain, "dump": dump, "source": source, "docs": docs, "bytes": size}
-            for (domain, dump, source), (docs, size) in sorted(census.items(), key=lambda item: repr(item[0]))
+            {
+                "domain": domain,
+                "dump": dump,
+                "source": source,
+                "docs": docs,
+                "bytes": size,
+                "shard_tokens": shard_tokens,
+                "shard_token_docs": shard_token_docs,
+            }
+            for (domain, dump, source), (docs, size, shard_tokens, shard_token_docs) in sorted(
+                census.items(), key=lambda item: repr(item[0])
+            )
         ]
         accounting.seconds = time.perf_counter() - started
         writer.publish(accounting, self.tags_schema())
         return accounting
 
     def _count_census(self, documents: pa.RecordBatch, census: dict[CensusKey, list[int]]) -> None:
-        """Add sampled-out documents to the census: [documents, bytes] per (predicted domain, dump,
-        source), the cells the store calibrates the sample to (sql/04_documents.sql).
+        """Add sampled-out documents to the census: [documents, bytes, the shard's own token count
+        summed, documents carrying one] per (predicted domain, dump, source), the cells the store
+        calibrates the sample to (sql/04_documents.sql).
 
         A document the model fails on is counted as 'unclassified' (it stays skipped as
         `not_sampled` either way, so the run's accounting does not depend on it).
@@ -178,10 +189,15 @@ class ShardProcessor:
                     labels.append(UNCLASSIFIED)
         dumps = documents.column("dump").to_pylist()
         sources = documents.column("source").to_pylist()
-        for label, dump, source, size in zip(labels, dumps, sources, sizes.tolist(), strict=True):
-            cell = census.setdefault((label, dump, source), [0, 0])
+        shard_tokens = documents.column("shard_token_count").to_pylist()
+        rows = zip(labels, dumps, sources, sizes.tolist(), shard_tokens, strict=True)
+        for label, dump, source, size, tokens in rows:
+            cell = census.setdefault((label, dump, source), [0, 0, 0, 0])
             cell[0] += 1
             cell[1] += int(size)
+            if tokens is not None:
+                cell[2] += int(tokens)
+                cell[3] += 1
 
     @property
     def _domain_tagger(self) -> DomainTagger:

@@ -320,6 +320,8 @@ CENSUS_SCHEMA = pa.schema(
         ("source", pa.string()),
         ("docs", pa.int64()),
         ("bytes", pa.int64()),
+        ("shard_tokens", pa.int64()),
+        ("shard_token_docs", pa.int64()),
     ]
 )
 

@@ -114,15 +114,16 @@ def design_sample(
     seed: int,
     predicted: np.ndarray,
     group: np.ndarray,
+    calibration_size: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(kept, sample weight) of the documents in `scope`, as a sampled run keeps and weights them.
 
     Kept as analyzer/sampler.py keeps; weight 1/pi times each shard's calibration (documents read /
     sum of 1/pi over the tagged), as sql/04_documents.sql weights; under `classifyall` 1/pi times
-    B_c / sum(n_bytes / pi) over the tagged documents of cell c = (`group`, `predicted`: the dump or
-    source, the judging model's top label), B_c the bytes of the scope's cell, the bytes of a cell
-    no tagged document holds spread over its domain's other cells and those of a domain none holds
-    over all (sql/04_documents.sql with a census).
+    X_c / sum(x / pi) over the tagged documents of cell c = (`group`, `predicted`: the dump or
+    source, the judging model's top label), x the `calibration_size` and X_c its sum over the
+    scope's cell, the bytes of a cell no tagged document holds spread over its domain's other cells
+    and those of a domain none holds over all (sql/04_documents.sql with a census).
     """
     pi = design_probabilities(label, n_bytes)
     if label.startswith(("bernoulli", CLASSIFY_ALL)):
@@ -138,9 +139,9 @@ def design_sample(
                 cell = scope & (predicted == d) & (group == g)
                 tagged = kept & cell
                 if tagged.any():
-                    census = n_bytes[cell].sum()
-                    weight[tagged] = census / (n_bytes[tagged] / pi[tagged]).sum() / pi[tagged]
-                    carried += census
+                    census = calibration_size[cell].sum()
+                    weight[tagged] = census / (calibration_size[tagged] / pi[tagged]).sum() / pi[tagged]
+                    carried += n_bytes[cell].sum()
             if carried > 0:
                 weight[kept & (predicted == d)] *= domain_bytes / carried
                 covered_domains += domain_bytes
@@ -164,13 +165,16 @@ def sampling_only(
     scope: np.ndarray,
     predicted: np.ndarray,
     group: np.ndarray,
+    calibration_size: np.ndarray,
 ) -> dict[str, float]:
     """The design's own error: weighted true token shares of the sample vs the input's, SIM_SEEDS seeds
-    (`predicted` and `group` only set `classifyall`'s weights)."""
+    (`predicted`, `group` and `calibration_size` only set `classifyall`'s weights)."""
     target = shares(truth[scope], tokens[scope])
     errors, tagged_bytes = [], []
     for seed in range(SIM_SEEDS):
-        kept, weight = design_sample(label, doc_ids, n_bytes, shard, scope, seed, predicted, group)
+        kept, weight = design_sample(
+            label, doc_ids, n_bytes, shard, scope, seed, predicted, group, calibration_size
+        )
         errors.append(100 * (shares(truth[kept], tokens[kept] * weight[kept]) - target))
         tagged_bytes.append(n_bytes[kept].sum() / n_bytes[scope].sum())
     e = np.array(errors)
@@ -190,6 +194,7 @@ def group_sampling(
     tokens: np.ndarray,
     predicted: np.ndarray,
     group: np.ndarray,
+    calibration_size: np.ndarray,
 ) -> dict[str, Any]:
     """What sampling adds to each dump's or source's classify-and-count token shares (the cross-fitted
     labels): the sample's, weighted as the run weights them, against every document of the group
@@ -199,7 +204,9 @@ def group_sampling(
     full = {g: shares(predicted[group == g], tokens[group == g]) for g in groups}
     squares = np.zeros((len(groups), len(DOMAINS)))
     for seed in range(SIM_SEEDS):
-        kept, weight = design_sample(label, doc_ids, n_bytes, shard, everything, seed, predicted, group)
+        kept, weight = design_sample(
+            label, doc_ids, n_bytes, shard, everything, seed, predicted, group, calibration_size
+        )
         for index, g in enumerate(groups):
             members = kept & (group == g)
             if members.any():
@@ -341,7 +348,8 @@ def main() -> int:
         rows = db.execute(
             """
             SELECT d.doc_id, d.shard, d.row_index, d.n_tokens, t.label, coalesce(t.dup_of, t.id) AS root,
-                d.n_bytes, d.cluster_id, coalesce(d.dump, '') || '|' || coalesce(d.source, '') AS dump_source
+                d.n_bytes, d.cluster_id, coalesce(d.dump, '') || '|' || coalesce(d.source, '') AS dump_source,
+                d.calibration_size
             FROM documents d JOIN read_parquet($truth) t ON t.id = d.doc_id
             ORDER BY d.doc_seq
             """,
@@ -359,6 +367,8 @@ def main() -> int:
     # the groups a run reports (a dump or a Dolma source) and calibrates a census to
     group_names, group = np.unique(np.array([r[8] for r in rows]), return_inverse=True)
     group = group.reshape(-1).astype(np.int64)
+    # what a census calibrates each document on (the run's choice: FineWeb's own token count, else bytes)
+    calibration_size = np.array([r[9] for r in rows], dtype=np.float64)
 
     if args.cache is not None and args.cache.is_file():
         fit = dict(np.load(args.cache))
@@ -398,8 +408,8 @@ def main() -> int:
             fit[f"prior{k}"],
             sw,
             duplicate_sets[chosen],
-            # a census run's replicates are re-calibrated to its predicted domains' bytes
-            n_bytes[chosen] * sw if census and sw is not None else None,
+            # a census run's replicates are re-calibrated to its predicted domains' calibration sizes
+            calibration_size[chosen] * sw if census and sw is not None else None,
         )
         # what a perfect classifier would estimate from these documents, weighted as the run weights them
         sampled_truth = shares(truth[chosen], tokens[chosen] * (1.0 if sw is None else sw))
@@ -444,7 +454,7 @@ def main() -> int:
         for label in DESIGNS:
             for seed in range(SEEDS):
                 sampled, weight = design_sample(
-                    label, doc_ids, n_bytes, shard, in_fold, seed, predicted, group
+                    label, doc_ids, n_bytes, shard, in_fold, seed, predicted, group, calibration_size
                 )
                 fold_report[f"sample_{label}_seed{seed}"] = judge(
                     sampled, k, full_truth, weight, census=label.startswith(CLASSIFY_ALL)
@@ -457,14 +467,16 @@ def main() -> int:
     for label in DESIGNS:
         for seed in range(SEEDS):
             sampled, weight = design_sample(
-                label, doc_ids, n_bytes, shard, everything, seed, predicted, group
+                label, doc_ids, n_bytes, shard, everything, seed, predicted, group, calibration_size
             )
             report["pooled"][f"sample_{label}_seed{seed}"] = judge(
                 sampled, 0, all_truth, weight, scope_all=every_index, census=label.startswith(CLASSIFY_ALL)
             )
     report["sampling_only"] = {
         label: {
-            scope_name: sampling_only(label, doc_ids, n_bytes, shard, truth, tokens, scope, predicted, group)
+            scope_name: sampling_only(
+                label, doc_ids, n_bytes, shard, truth, tokens, scope, predicted, group, calibration_size
+            )
             for scope_name, scope in (("pooled", everything), ("half 0", fold == 0), ("half 1", fold == 1))
         }
         for label in DESIGNS
@@ -473,7 +485,7 @@ def main() -> int:
         "names": [str(name) for name in group_names],
         "docs": np.bincount(group).tolist(),
         "designs": {
-            label: group_sampling(label, doc_ids, n_bytes, shard, tokens, predicted, group)
+            label: group_sampling(label, doc_ids, n_bytes, shard, tokens, predicted, group, calibration_size)
             for label in DESIGNS
         },
     }

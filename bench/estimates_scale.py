@@ -65,6 +65,7 @@ SELECT
     weight[5] / list_sum(weight) AS p_other,
     (50 + hash(i * 7) % 3000)::BIGINT AS n_tokens,
     (200 + hash(i * 7) % 12000)::BIGINT AS n_bytes,
+    (200 + hash(i * 7) % 12000)::DOUBLE AS calibration_size,
     1.0 + (i // 10000) % 3 AS sample_weight,
     'CC-MAIN-' || lpad(((i // 10000) % 100)::VARCHAR, 3, '0') AS dump,
     NULL::VARCHAR AS source

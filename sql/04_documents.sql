@@ -11,15 +11,20 @@
 -- nothing was sampled out (needs `skipped` and `census` built first).
 -- With --classify-all (two-phase sampling) the model also read every sampled-out document, counted
 -- per shard, predicted domain, dump and source in `census(shard, domain, dump, source, docs,
--- bytes)`, and the weights are calibrated per cell c = (predicted domain, dump, source) of the whole
--- input instead: (1 / pi) * B_c / sum(n_bytes / pi) over the tagged documents of c, B_c being the
--- bytes of every document of c (tagged or census), so each cell's weighted bytes equal the census's
--- (post-stratification: a token total becomes B_c times the sample's tokens per byte in c), and so
--- do each predicted domain's, each dump's and each source's. Bytes of a cell no tagged document
+-- bytes, shard_tokens, shard_token_docs)`, and the weights are calibrated per cell c = (predicted domain, dump, source) of the whole
+-- input instead: (1 / pi) * B_c / sum(x / pi) over the tagged documents of c, B_c the bytes of
+-- every document of c (tagged or census) and x a document's `calibration_size`: its bytes, or,
+-- when every document of c carries its shard's own token count (e.g. FineWeb's GPT-2
+-- `token_count`) and over the tagged documents those counts predict the run's tokens better than
+-- bytes do (FineWeb's: 2.5-4 times smaller residuals), that count times the cell's bytes per
+-- shard token (exact, from the census: the sum of x over the cell is B_c either way, and the
+-- bootstrap can re-calibrate a domain's cells in one unit). So each cell's weighted x equals the
+-- census's (post-stratification: a token total becomes B_c times the sample's tokens per unit of
+-- x in c), and so do each predicted domain's, each dump's and each source's. Bytes of a cell no tagged document
 -- holds are spread over the domain's other cells (`domain_spread`: the domain's total still holds,
 -- that dump's or source's share of it reads low); bytes of a domain no tagged document holds, or of
--- documents the model failed on, over every document (`uncovered`), so the weighted bytes still add
--- up to all bytes read.
+-- documents the model failed on, over every document (`uncovered`), so nothing read goes
+-- unweighted (where x is bytes, the weighted bytes add up to all bytes read).
 CREATE OR REPLACE TABLE documents AS
 WITH tags_pi AS (
     -- tags files that predate the column (reused shards of an unsampled run) read as pi = 1
@@ -41,36 +46,79 @@ shard_weights AS (
     ) AS n USING (shard)
     GROUP BY t.shard
 ),
-cell_bytes AS (  -- per (predicted domain, dump, source): bytes of every document the model read
-    SELECT domain, dump, source, sum(bytes) AS bytes
+cell_totals AS (  -- per (predicted domain, dump, source): every document the model read
+    SELECT
+        domain,
+        dump,
+        source,
+        sum(docs) AS docs,
+        sum(bytes) AS bytes,
+        sum(shard_tokens) AS shard_tokens,
+        sum(shard_token_docs) AS shard_token_docs
     FROM (
-        SELECT domain, dump, source, n_bytes AS bytes FROM tags
+        SELECT
+            domain,
+            dump,
+            source,
+            1 AS docs,
+            n_bytes AS bytes,
+            coalesce(shard_token_count, 0) AS shard_tokens,
+            (shard_token_count IS NOT NULL)::INTEGER AS shard_token_docs
+        FROM tags
         UNION ALL
-        SELECT domain, dump, source, bytes FROM census
+        SELECT domain, dump, source, docs, bytes, shard_tokens, shard_token_docs FROM census
     )
     GROUP BY ALL
 ),
-cell_weights AS (  -- the cells some tagged document carries: B_c / sum(n_bytes / pi)
-    SELECT c.domain, c.dump, c.source, c.bytes, c.bytes / s.weighted_bytes AS calibration
-    FROM cell_bytes AS c
+shard_token_fit AS (  -- do the shards' own token counts predict the run's better than bytes do?
+    -- over the tagged documents carrying one, each variable's ratio fitted per predicted domain
+    SELECT coalesce(sum((n_tokens - by_shard * shard_token_count) ** 2) < sum((n_tokens - by_byte * n_bytes) ** 2), false)
+        AS better
+    FROM tags
     JOIN (
-        SELECT domain, dump, source, sum(n_bytes / coalesce(inclusion_probability, 1.0)) AS weighted_bytes
-        FROM tags_pi
+        SELECT domain, sum(n_tokens) / sum(shard_token_count) AS by_shard, sum(n_tokens) / sum(n_bytes) AS by_byte
+        FROM tags
+        WHERE shard_token_count > 0
+        GROUP BY domain
+    ) USING (domain)
+    WHERE shard_token_count > 0
+),
+cell_sizes AS (  -- a cell's calibration variable: the shard's token counts if all carry one and fit
+    SELECT c.*, c.shard_token_docs = c.docs AND c.shard_tokens > 0 AND f.better AS by_shard_tokens
+    FROM cell_totals AS c
+    CROSS JOIN shard_token_fit AS f
+),
+sized AS (  -- every tagged document with its cell's calibration variable, in bytes (see above)
+    SELECT
+        t.*,
+        (
+            CASE WHEN c.by_shard_tokens THEN t.shard_token_count * c.bytes / c.shard_tokens ELSE t.n_bytes END
+        )::DOUBLE AS calibration_size
+    FROM tags_pi AS t
+    LEFT JOIN cell_sizes AS c
+        ON t.domain = c.domain AND t.dump IS NOT DISTINCT FROM c.dump AND t.source IS NOT DISTINCT FROM c.source
+),
+cell_weights AS (  -- the cells some tagged document carries: X_c / sum(x / pi)
+    SELECT c.domain, c.dump, c.source, c.bytes, c.bytes / s.weighted_size AS calibration
+    FROM cell_sizes AS c
+    JOIN (
+        SELECT domain, dump, source, sum(calibration_size / coalesce(inclusion_probability, 1.0)) AS weighted_size
+        FROM sized
         GROUP BY ALL
     ) AS s
         ON c.domain = s.domain AND c.dump IS NOT DISTINCT FROM s.dump AND c.source IS NOT DISTINCT FROM s.source
-    WHERE s.weighted_bytes > 0
+    WHERE s.weighted_size > 0
 ),
 domain_spread AS (  -- a domain's bytes over those of its carried cells (the others spread over them)
     SELECT w.domain, t.bytes / sum(w.bytes) AS factor
     FROM cell_weights AS w
-    JOIN (SELECT domain, sum(bytes) AS bytes FROM cell_bytes GROUP BY domain) AS t USING (domain)
+    JOIN (SELECT domain, sum(bytes) AS bytes FROM cell_sizes GROUP BY domain) AS t USING (domain)
     GROUP BY w.domain, t.bytes
 ),
 uncovered AS (  -- all bytes over those of the carried domains (the rest spread over every document)
     SELECT
-        (SELECT sum(bytes) FROM cell_bytes)
-            / (SELECT sum(c.bytes) FROM cell_bytes AS c SEMI JOIN domain_spread AS d USING (domain))
+        (SELECT sum(bytes) FROM cell_sizes)
+            / (SELECT sum(c.bytes) FROM cell_sizes AS c SEMI JOIN domain_spread AS d USING (domain))
             AS factor
 )
 SELECT
@@ -109,8 +157,9 @@ SELECT
                 THEN coalesce(cw.calibration, 1.0) * coalesce(ds.factor, 1.0) * (SELECT factor FROM uncovered)
             ELSE w.calibration
         END / coalesce(t.inclusion_probability, 1.0)
-    )::DOUBLE AS sample_weight
-FROM tags_pi AS t
+    )::DOUBLE AS sample_weight,
+    t.calibration_size
+FROM sized AS t
 LEFT JOIN shard_weights AS w USING (shard)
 LEFT JOIN cell_weights AS cw
     ON t.domain = cw.domain AND t.dump IS NOT DISTINCT FROM cw.dump AND t.source IS NOT DISTINCT FROM cw.source

@@ -26,6 +26,8 @@
 --   stratum_posterior_totals  with $strata, per cluster, predicted k and domain l: sum of w q_l
 --                             (the posterior totals split by predicted domain, so a bootstrap
 --                             replicate can be re-calibrated to a census, analyzer/estimates)
+--   stratum_sizes      with $strata, per cluster and predicted k (measure NULL): sum of
+--                      sample_weight x calibration_size, the variable the census fixed (sql/04)
 -- (pi = min(1, 1 / sample_weight), the inclusion probability). Label noise treats a near-duplicate
 -- cluster (`cluster_id`) as one text: its members are the same words, so the model misreads all of
 -- them or none. W is a cluster's sum of w in the group, Q its w-weighted mean posterior and S its
@@ -50,6 +52,7 @@ grouped AS NOT MATERIALIZED (  -- one row per document and group it belongs to (
         n_bytes,
         is_duplicate,
         sample_weight,
+        calibration_size,
         p_finance,
         p_law,
         p_code,
@@ -108,6 +111,27 @@ strata AS (  -- only with $strata: the same clusters as `clusters`, split by pre
     WHERE $strata
     GROUP BY grouping, group_value, shard, block, measure, predicted, k
 ),
+stratum_sizes AS (  -- only with $strata: per cluster and predicted domain, what the census fixed
+    SELECT
+        grouping,
+        group_value,
+        dense_rank() OVER (PARTITION BY grouping, group_value ORDER BY shard, block) - 1 AS cluster_index,
+        predicted AS k,
+        sum(sample_weight * calibration_size) AS stratum_sizes
+    FROM (
+        SELECT
+            grouping,
+            group_value,
+            shard,
+            row_index // $block_size AS block,
+            array_position(['finance', 'law', 'code', 'medical', 'other'], domain) - 1 AS predicted,
+            sample_weight::DOUBLE AS sample_weight,
+            calibration_size::DOUBLE AS calibration_size
+        FROM grouped
+        WHERE $strata
+    )
+    GROUP BY grouping, group_value, shard, block, predicted
+),
 duplicate_sets AS (  -- per near-duplicate cluster in a group, measure and k: W, W Q_k and W / S
     SELECT
         grouping,
@@ -157,6 +181,9 @@ FROM (UNPIVOT clusters ON counts, posterior_totals INTO NAME statistic VALUE val
 UNION ALL
 SELECT 'stratum_posterior_totals', grouping, group_value, measure, cluster_index, k, l, stratum_posterior_totals
 FROM strata
+UNION ALL
+SELECT 'stratum_sizes', grouping, group_value, NULL, cluster_index, k, NULL, stratum_sizes
+FROM stratum_sizes
 UNION ALL
 SELECT 'noise_diagonal', grouping, group_value, measure, NULL, k, NULL, noise_diagonal FROM noise_diagonal
 UNION ALL

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -193,3 +194,56 @@ def test_census_counts_a_document_the_model_fails_on_as_unclassified(
     )
     assert sampled_out, "the poisoned row must be one the census reads (pick another row)"
     assert sum(cell["docs"] for cell in accounting.census if cell["domain"] == UNCLASSIFIED) == 1
+
+
+def test_classify_all_calibrates_on_the_shards_own_token_counts_when_they_fit(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    # FineWeb-like shards whose token_count follows the text (words and punctuation): it predicts the
+    # run's tokens better than bytes, so the census calibrates on it, scaled to bytes per cell
+    directory = tmp_path / "corpus"
+    directory.mkdir()
+    for name, seed in (("000", 1), ("001", 2)):
+        records = corpus_documents(300, seed=seed, prefix=name)
+        for record in records:
+            record["token_count"] = len(re.findall(r"\w+|[^\w\s]", record["text"]))
+        write_fineweb_parquet(directory / f"{name}.parquet", records)
+    cell = "domain, dump, source"
+    with run_and_open(directory, tmp_path / "full", tiny_model) as db:
+        predicted = dict(db.execute("SELECT domain, sum(n_bytes) FROM documents GROUP BY domain").fetchall())
+    with run_and_open(directory, tmp_path / "census", tiny_model, "--sample-rate", "0.2") as db:
+        rows = db.execute(
+            f"""
+            SELECT d.calibration_size, d.shard_token_count * c.bytes / c.shard_tokens
+            FROM documents AS d
+            JOIN (
+                SELECT {cell}, sum(bytes) AS bytes, sum(shard_tokens) AS shard_tokens
+                FROM (
+                    SELECT {cell}, n_bytes AS bytes, shard_token_count AS shard_tokens FROM documents
+                    UNION ALL
+                    SELECT {cell}, bytes, shard_tokens FROM census
+                )
+                GROUP BY ALL
+            ) AS c
+                ON d.domain = c.domain AND d.dump IS NOT DISTINCT FROM c.dump
+                AND d.source IS NOT DISTINCT FROM c.source
+            """
+        ).fetchall()
+        weighted = dict(
+            db.execute(
+                "SELECT domain, sum(calibration_size * sample_weight) FROM documents GROUP BY domain"
+            ).fetchall()
+        )
+        differs = db.execute("SELECT count(*) FROM documents WHERE calibration_size <> n_bytes").fetchone()
+    assert rows and all(abs(size - expected) < 1e-6 * expected for size, expected in rows)
+    assert differs is not None and differs[0] > 0
+    # in bytes units: each predicted domain's weighted sizes are its bytes in the whole input
+    assert all(abs(weighted[d] - predicted[d]) < 1e-6 * predicted[d] for d in predicted)
+
+
+def test_classify_all_keeps_bytes_when_the_shards_token_counts_do_not_fit(
+    corpus: Path, tmp_path: Path, tiny_model: Path
+) -> None:
+    # the `corpus` fixture's token_count is 100 + row: unrelated to the text, so bytes stay
+    with run_and_open(corpus, tmp_path / "census", tiny_model, "--sample-rate", "0.2") as db:
+        assert db.execute("SELECT bool_and(calibration_size = n_bytes) FROM documents").fetchone() == (True,)

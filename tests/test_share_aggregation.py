@@ -34,6 +34,7 @@ SELECT
     (n_tokens * (NOT is_duplicate)::INTEGER)::DOUBLE AS dedup_tokens,
     n_bytes::DOUBLE AS bytes,
     sample_weight::DOUBLE AS sample_weight,
+    calibration_size::DOUBLE AS calibration_size,
     p_finance::DOUBLE AS p_finance, p_law::DOUBLE AS p_law, p_code::DOUBLE AS p_code,
     p_medical::DOUBLE AS p_medical, p_other::DOUBLE AS p_other
 FROM documents
@@ -75,6 +76,8 @@ def generated_store(seed: int = 0) -> duckdb.DuckDBPyConnection:
             **{f"p_{label}": p[:, k] for k, label in enumerate(DOMAINS)},
             "n_tokens": n_tokens,
             "n_bytes": n_tokens * 4 + rng.integers(0, 50, size=n),
+            # what a census calibrates on: here a token-like count of its own (read only with one)
+            "calibration_size": n_tokens + rng.integers(0, 20, size=n),
             "is_duplicate": is_duplicate,
             "sample_weight": np.array([weight_of_shard[s] for s in shard]),
             # groups for share_estimates_by_group: a dump per shard (s4 has none, s3 is one block),
@@ -120,8 +123,8 @@ def per_document_estimates(
 ) -> pa.Table:
     """The store's table the previous way: every document fetched, `estimate_shares` on the arrays,
     with the store's sampling fraction of each measure (how f is defined is not at stake here).
-    `census`: the weights were calibrated to a census of bytes, so every cluster's weighted bytes
-    (all its documents', also those without weight in the measure) are the strata."""
+    `census`: the weights were calibrated to a census of `calibration_size`, so every cluster's
+    weighted sizes (all its documents', also those without weight in the measure) are the strata."""
     docs = connection.execute(PER_DOCUMENT, {"block_size": settings.block_size}).fetchnumpy()
     assert settings.dev_predictions is not None
     dev = load_dev_predictions(settings.dev_predictions)
@@ -138,7 +141,7 @@ def per_document_estimates(
         stratum_weights = None
         if census:
             keep = np.isin(ids, ids[keep])
-            stratum_weights = (np.asarray(docs["bytes"], dtype=np.float64) * sample_weight)[keep]
+            stratum_weights = (np.asarray(docs["calibration_size"], dtype=np.float64) * sample_weight)[keep]
         _, dense = np.unique(ids[keep], return_inverse=True)
         result = estimate_shares(
             dense.reshape(-1),

@@ -217,6 +217,7 @@ def sampled_store(seed: int, rate: float = 0.3) -> tuple[duckdb.DuckDBPyConnecti
             **{f"p_{label}": p[:, k] for k, label in enumerate(DOMAINS)},
             "n_tokens": data["tokens"],
             "n_bytes": data["tokens"] * 4,
+            "calibration_size": data["tokens"] * 4,
             "is_duplicate": np.zeros(data["shard"].size, dtype=bool),
             "sample_weight": data["weight"],
             "dump": data["dump"],

@@ -31,8 +31,6 @@ from analyzer.estimates.quantification import expectation_maximisation_priors
 from analyzer.sql_library import define_macro, load_sql
 
 MEASURES = (("tokens", "token_share"), ("dedup_tokens", "dedup_token_share"), ("bytes", "byte_share"))
-BYTES_MEASURE = 2
-"""MEASURES' index of bytes, the measure a `--classify-all` census calibrates."""
 
 
 @dataclass(frozen=True)
@@ -239,6 +237,9 @@ class _ShareSums:
     stratum_posterior_totals: np.ndarray | None = None
     """(M, C, S, S) sum of w q_l per cluster and predicted domain k (rows k, columns l); only for
     a census-calibrated input."""
+    stratum_sizes: np.ndarray | None = None
+    """(C, S) sum of sample_weight x calibration_size per cluster and predicted domain: what the
+    census fixed; only for a census-calibrated input."""
 
 
 _RATIOS_SCHEMA = pa.schema(
@@ -331,6 +332,8 @@ def _group_sums(rows: dict[str, np.ndarray], strata: bool = False) -> _ShareSums
         stratum_posterior_totals=gather("stratum_posterior_totals", "cluster_index", "k", "l")
         if strata
         else None,
+        # measure NULL in the rows, read as 0: one array for every measure
+        stratum_sizes=gather("stratum_sizes", "cluster_index", "k")[0] if strata else None,
     )
 
 
@@ -403,13 +406,13 @@ def _emq_ratios(
 
 def _measure_statistics(sums: _ShareSums, index: int, strata: bool = False) -> ShareStatistics:
     """One measure's statistics, over the clusters that carry any of its weight; with `strata` the
-    census calibration's strata: bytes (the calibrated measure) and posterior totals per predicted
-    domain."""
+    census calibration's strata: the calibrated sizes and posterior totals per predicted domain."""
     counts = sums.counts[index]
     keep = counts.sum(axis=1) > 0
     by_stratum = sums.stratum_posterior_totals
+    sizes = sums.stratum_sizes
     return ShareStatistics(
-        stratum_sizes=sums.counts[BYTES_MEASURE][keep] if strata else None,
+        stratum_sizes=sizes[keep] if strata and sizes is not None else None,
         stratum_posterior_totals=by_stratum[index][keep] if strata and by_stratum is not None else None,
         counts=counts[keep],
         posterior_totals=sums.posterior_totals[index][keep],
