@@ -74,6 +74,7 @@ weighted AS NOT MATERIALIZED (  -- one row per document, group and measure
             measure,
             measure_weight(measure, n_tokens, n_bytes, is_duplicate, sample_weight) AS w,
             sample_weight::DOUBLE AS sample_weight,
+            calibration_size::DOUBLE AS calibration_size,
             CASE WHEN sample_weight > 0 THEN least(1.0, 1.0 / sample_weight::DOUBLE) ELSE 1.0 END AS pi,
             [p_finance, p_law, p_code, p_medical, p_other]::DOUBLE[] AS p,
             coalesce(share_ratios.r::DOUBLE[], [1.0, 1.0, 1.0, 1.0, 1.0]::DOUBLE[]) AS r
@@ -118,18 +119,8 @@ stratum_sizes AS (  -- only with $strata: per cluster and predicted domain, what
         dense_rank() OVER (PARTITION BY grouping, group_value ORDER BY shard, block) - 1 AS cluster_index,
         predicted AS k,
         sum(sample_weight * calibration_size) AS stratum_sizes
-    FROM (
-        SELECT
-            grouping,
-            group_value,
-            shard,
-            row_index // $block_size AS block,
-            array_position(['finance', 'law', 'code', 'medical', 'other'], domain) - 1 AS predicted,
-            sample_weight::DOUBLE AS sample_weight,
-            calibration_size::DOUBLE AS calibration_size
-        FROM grouped
-        WHERE $strata
-    )
+    FROM weighted
+    WHERE $strata AND measure = 0  -- one row per document
     GROUP BY grouping, group_value, shard, block, predicted
 ),
 duplicate_sets AS (  -- per near-duplicate cluster in a group, measure and k: W, W Q_k and W / S
