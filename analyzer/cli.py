@@ -194,8 +194,8 @@ def main(context: click.Context, debug: bool) -> None:
     default=RunConfig.classify_all,
     show_default=True,
     help="Two-phase sampling: the domain model also reads the documents sampled out, and the sample "
-    "is calibrated to their predicted domains' bytes (tokens and MinHash stay the sample's). "
-    "--no-classify-all: a plain sample, the domain model reads only what is tagged.",
+    "is calibrated to that census of bytes per predicted domain, dump and source (tokens and MinHash "
+    "stay the sample's). --no-classify-all: a plain sample, the domain model reads only what is tagged.",
 )
 @click.option(
     "--bootstrap-block",

@@ -108,11 +108,11 @@ class RunConfig:
     """L0 of the 'pps' design, in UTF-8 bytes: documents up to L0 are kept at rate F."""
     classify_all: bool = True
     """Two-phase sampling, when documents are sampled out: the domain model also reads every
-    sampled-out document, whose predicted domain and bytes are kept per shard (the census,
-    `ShardAccounting.census`), and the sample's weights are calibrated so each predicted domain's
-    bytes match the census (sql/04_documents.sql). Tokens, MinHash and the stored tags stay the
-    sample's. The classifier is the cheapest tagger and sampling error the largest at small rates
-    (README, Sampling), hence the default."""
+    sampled-out document, whose bytes and shard token counts are kept per predicted domain, dump and
+    source (the census, `ShardAccounting.census`), and the sample's weights are calibrated to it
+    (sql/04_documents.sql). Tokens, MinHash and the stored tags stay the sample's. The classifier
+    is the cheapest tagger and sampling error the largest at small rates (README, Sampling), hence
+    the default."""
     estimator: str = "cc"
     """How shares are estimated: cc, acc, pcc, pacc or emq (see analyzer/estimates/intervals.py)."""
     bootstrap_block: int = 256
