@@ -125,7 +125,7 @@ def share_estimates_by_group(
 def _has_census(connection: duckdb.DuckDBPyConnection) -> bool:
     """Whether the run classified its sampled-out documents (`--classify-all`): then the weights
     are calibrated to the census per (predicted domain, dump, source) (sql/04_documents.sql), so
-    the whole input's, each dump's and each source's bytes per predicted domain are fixed, and
+    the whole input's, each dump's and each source's sizes per predicted domain are fixed, and
     their bootstrap replicates are re-calibrated alike (`ShareStatistics.stratum_sizes`)."""
     # fetchall, not fetchone: DuckDB refuses new work while a result is not fetched to its end
     tables = connection.execute(
@@ -182,7 +182,7 @@ def _group_estimates(
 ) -> dict[GroupKey, dict[str, list[object]]]:
     """Estimate columns (`<prefix><suffix>` -> one value per domain) of every group of `groupings`.
 
-    `strata`: the weights were calibrated to a census of every group's bytes per predicted domain
+    `strata`: the weights were calibrated to a census of every group's sizes per predicted domain
     (`_has_census`), so each bootstrap replicate is re-calibrated to the same totals.
 
     Each group's input-level factor sqrt(1 - f) takes f from the group's own statistics

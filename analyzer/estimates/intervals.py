@@ -75,9 +75,10 @@ class ShareStatistics:
     total_weight: float
     """sum of w."""
     stratum_sizes: np.ndarray | None = None
-    """(C, S) with a census (`--classify-all`): weighted bytes per cluster and predicted domain,
-    the variable the weights were calibrated on; each bootstrap replicate is re-calibrated so its
-    predicted domains' bytes match the point's (`cluster_bootstrap`'s `strata`)."""
+    """(C, S) with a census (`--classify-all`): weighted `calibration_size` per cluster and
+    predicted domain, the variable the weights were calibrated on; each bootstrap replicate is
+    re-calibrated so its predicted domains' sizes match the point's (`cluster_bootstrap`'s
+    `strata`)."""
     stratum_posterior_totals: np.ndarray | None = None
     """(C, S, S) with a census: `posterior_totals` split by predicted domain (rows)."""
 
@@ -159,9 +160,9 @@ def estimate_shares(
     calibrated probabilities; `predicted` is its top domain (default: the argmax). A thin wrapper:
     EMQ's posteriors where the method reads them (`posteriors_are_prior_adjusted`), then
     `document_statistics`, then the estimate from those sums (the store computes the same sums in
-    DuckDB instead). `stratum_weights`: each document's weighted bytes when the weights were
-    calibrated to a census of them per predicted domain (`--classify-all`); `sample_weights`: how
-    many input documents each stands for (the label noise is the input's; default 1).
+    DuckDB instead). `stratum_weights`: each document's weighted calibration size when the
+    weights were calibrated to a census of them (`--classify-all`); `sample_weights`: how many
+    input documents each stands for (the label noise is the input's; default 1).
     """
     if method not in ESTIMATORS:
         raise ValueError(f"unknown estimator {method!r}; choose one of {ESTIMATORS}")
@@ -262,7 +263,7 @@ def estimate_shares_from_statistics(
         )
         return sampling.point, deviation, posterior_sampling.replicates - posterior_sampling.point
 
-    # A census (--classify-all) fixes the input's bytes per predicted domain, so the input-level
+    # A census (--classify-all) fixes the input's sizes per predicted domain, so the input-level
     # interval re-calibrates each replicate; the corpus-level one does not (another draw of blocks
     # from the corpus would have other totals): the plain bootstrap, wider, stands for it.
     point, input_deviation, input_posterior_deviation = sampling_deviations(calibrated=True)
