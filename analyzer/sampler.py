@@ -4,7 +4,7 @@ Documents left out are recorded as skipped with reason `not_sampled`, so documen
 tagged + skipped still holds. Every tagged document carries its inclusion probability
 (`inclusion_probability` in the tags, 1 when the run does not sample), and the store weights it by
 the inverse (Horvitz-Thompson), calibrated to the shard's document count (sql/04_documents.sql), or,
-with `--classify-all` (`ShardSampler.partition` hands the left-out documents to the domain model,
+with `--classify-all` (`ShardSampler.partition` also returns the left-out documents, for the domain model,
 analyzer/shard_task.py), to the census of every predicted domain's bytes.
 
 Two designs, both a Poisson sample decided per document from its own id hash and its own length, so
@@ -144,13 +144,9 @@ class ShardSampler:
     def active(self) -> bool:
         return self.sampling or self.max_docs is not None
 
-    def split(self, documents: pa.RecordBatch) -> tuple[pa.RecordBatch, list[SkippedRow]]:
-        """(documents to tag with their `inclusion_probability`, rows sampled out); deterministic."""
-        chosen, skipped, _ = self.partition(documents)
-        return chosen, skipped
-
     def partition(self, documents: pa.RecordBatch) -> tuple[pa.RecordBatch, list[SkippedRow], pa.RecordBatch]:
-        """As `split`, plus the sampled-out documents themselves (for `--classify-all`'s census)."""
+        """(documents to tag with their `inclusion_probability`, rows sampled out, the sampled-out
+        documents themselves for `--classify-all`'s census); deterministic."""
         n = documents.num_rows
         pi = np.ones(n, dtype=np.float64)
         keep = np.ones(n, dtype=bool)

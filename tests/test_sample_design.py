@@ -197,9 +197,9 @@ def test_shard_sampler_accounts_for_every_document_and_records_pi() -> None:
     splits = []
     for _ in range(2):
         sampler = ShardSampler("gen", RATE, None, seed=0, design="pps", unit=UNIT)
-        tagged, skipped = sampler.split(documents)
+        tagged, skipped, left_out = sampler.partition(documents)
         splits.append(tagged.column("row_index").to_pylist())
-        assert tagged.num_rows + len(skipped) == documents.num_rows
+        assert tagged.num_rows + len(skipped) == documents.num_rows == tagged.num_rows + left_out.num_rows
         assert {row.reason for row in skipped} == {NOT_SAMPLED}
         rows = set(splits[-1]) | {row.row_index for row in skipped}
         assert rows == set(range(documents.num_rows))
@@ -208,8 +208,8 @@ def test_shard_sampler_accounts_for_every_document_and_records_pi() -> None:
             tagged.column(INCLUSION_COLUMN).to_numpy(), inclusion_probabilities(lengths, RATE, "pps", UNIT)
         )
     assert splits[0] == splits[1]
-    unsampled, none_skipped = ShardSampler("gen", None, None).split(documents)
-    assert none_skipped == [] and unsampled.num_rows == documents.num_rows
+    unsampled, none_skipped, none_left_out = ShardSampler("gen", None, None).partition(documents)
+    assert none_skipped == [] and none_left_out.num_rows == 0 and unsampled.num_rows == documents.num_rows
     assert set(unsampled.column(INCLUSION_COLUMN).to_pylist()) == {1.0}
 
 

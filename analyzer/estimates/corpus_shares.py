@@ -203,7 +203,7 @@ def _group_estimates(
         group_fractions = _design_sampling_fractions(group)
         columns: dict[str, list[object]] = {}
         for index, (_, prefix) in enumerate(MEASURES):
-            statistics = _measure_statistics(group, index, strata)
+            statistics = _measure_statistics(group, index)
             values = _estimate_or_point(statistics, method, dev, group_fractions[index], settings)
             for suffix, value in zip(_ESTIMATE_SUFFIXES, values, strict=True):
                 columns[f"{prefix}{suffix}"] = value
@@ -404,16 +404,15 @@ def _emq_ratios(
     return as_groups()
 
 
-def _measure_statistics(sums: _ShareSums, index: int, strata: bool = False) -> ShareStatistics:
-    """One measure's statistics, over the clusters that carry any of its weight; with `strata` the
-    census calibration's strata: the calibrated sizes and posterior totals per predicted domain."""
+def _measure_statistics(sums: _ShareSums, index: int) -> ShareStatistics:
+    """One measure's statistics, over the clusters that carry any of its weight, with the census
+    calibration's strata (calibrated sizes, posterior totals per predicted domain) when it has them."""
     counts = sums.counts[index]
     keep = counts.sum(axis=1) > 0
-    by_stratum = sums.stratum_posterior_totals
-    sizes = sums.stratum_sizes
+    by_stratum, sizes = sums.stratum_posterior_totals, sums.stratum_sizes
     return ShareStatistics(
-        stratum_sizes=sizes[keep] if strata and sizes is not None else None,
-        stratum_posterior_totals=by_stratum[index][keep] if strata and by_stratum is not None else None,
+        stratum_sizes=None if sizes is None else sizes[keep],
+        stratum_posterior_totals=None if by_stratum is None else by_stratum[index][keep],
         counts=counts[keep],
         posterior_totals=sums.posterior_totals[index][keep],
         noise_diagonal=sums.noise_diagonal[index],
