@@ -17,6 +17,7 @@ from analyzer import __version__
 from analyzer.config import (
     CLASSIFIER_ENGINES,
     DEDUP_MODES,
+    DEFAULT_LABELED_DIR,
     DEFAULT_MODEL_PATH,
     FORMATS,
     MINHASH_BACKENDS,
@@ -32,8 +33,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 console = Console(stderr=True)
 
 INTERVAL_CAVEAT = (
-    "Intervals carry the classifier's error as measured on sources like its training data's; on "
-    "unfamiliar sources it errs more (README: On sources the classifier never saw)."
+    "Intervals carry the classifier's error as measured on sources like its training data's and, as "
+    "far as the input reads unfamiliar (unfamiliar_fraction), its spread over sources it never saw "
+    "(README: On sources the classifier never saw)."
 )
 
 
@@ -384,16 +386,13 @@ def estimate(out_dir: Path, corpus: str, dedup: bool) -> None:
     out.print(result)
 
 
-DEFAULT_LABELED = REPO_ROOT.parent / "shared" / "data" / "labeled"
-
-
 @main.command()
 @click.argument("more_unlabeled", nargs=-1, metavar="[UNLABELED]...")
 @click.option(
     "--train",
     "train_path",
     type=click.Path(path_type=Path),
-    default=DEFAULT_LABELED / "train.jsonl.gz",
+    default=DEFAULT_LABELED_DIR / "train.jsonl.gz",
     show_default=True,
     help="Labeled training file (jsonl(.gz)/parquet with text and label).",
 )
@@ -401,7 +400,7 @@ DEFAULT_LABELED = REPO_ROOT.parent / "shared" / "data" / "labeled"
     "--dev",
     "dev_path",
     type=click.Path(path_type=Path),
-    default=DEFAULT_LABELED / "dev.jsonl.gz",
+    default=DEFAULT_LABELED_DIR / "dev.jsonl.gz",
     show_default=True,
     help="Labeled dev file: model selection and calibration (with --seed-rules: evaluation only).",
 )
@@ -715,7 +714,12 @@ def _print_summary(summary: Any, config: RunConfig) -> None:
             "the sample is calibrated to their predicted domains"
         )
     if summary.model_confidence is not None:
-        out.print(model_confidence_line(summary.model_confidence))
+        unfamiliar = summary.domain_shares[0].get("unfamiliar_fraction") if summary.domain_shares else None
+        out.print(
+            model_confidence_line(
+                summary.model_confidence, unfamiliar if isinstance(unfamiliar, float) else None
+            )
+        )
     for failed in summary.failed:
         out.print(f"FAILED {failed.shard} (not counted; see the failed_shards table)")
         click.echo(f"error: {failed.error}", err=True)
@@ -726,8 +730,10 @@ UNFAMILIAR_RATIO = 1.5
 dev has 12 %, the cross-fitted corpus of familiar sources 12 %, unseen sources 25 % (README)."""
 
 
-def model_confidence_line(row: dict[str, object]) -> str:
-    """One line on how confidently the model read the input, against its dev set."""
+def model_confidence_line(row: dict[str, object], unfamiliar_fraction: float | None = None) -> str:
+    """One line on how confidently the model read the input, against its dev set, and what the
+    intervals did about it (`unfamiliar_fraction`: the source-shift term's lambda; None when the
+    model ships no source-shift rows)."""
     share, dev = row["low_confidence_doc_share"], row["dev_low_confidence_doc_share"]
     if not isinstance(share, float):
         return "model confidence: no documents tagged"
@@ -735,6 +741,14 @@ def model_confidence_line(row: dict[str, object]) -> str:
     if not isinstance(dev, float):
         return line + " (no dev predictions to compare with)"
     line += f" (its dev set: {dev:.1%})"
+    if unfamiliar_fraction is not None:
+        if unfamiliar_fraction > 0:
+            line += (
+                f"; unfamiliar text ({unfamiliar_fraction:.0%} of the way from its dev set to sources it "
+                "never saw, by weight): the intervals carry that much of its error on such sources "
+                "(README: On sources the classifier never saw)"
+            )
+        return line
     if dev > 0 and share >= UNFAMILIAR_RATIO * dev:
         line += (
             "; unfamiliar text: expect larger classifier errors than the intervals allow "

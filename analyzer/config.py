@@ -18,6 +18,8 @@ def shipped_model_path(name: str = DEFAULT_MODEL_NAME) -> Path:
 
 DEFAULT_MODEL_PATH = shipped_model_path()
 SQL_DIR = REPO_ROOT / "sql"
+DEFAULT_LABELED_DIR = REPO_ROOT.parent / "shared" / "data" / "labeled"
+"""Where the training commands look for train/dev files by default: the shared data beside the checkout."""
 
 FORMATS = ("auto", "fineweb", "dolma", "parquet", "jsonl")
 DEDUP_MODES = ("off", "exact", "near")

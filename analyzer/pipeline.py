@@ -14,6 +14,7 @@ from analyzer.config import RunConfig
 from analyzer.errors import InputError
 from analyzer.estimates.corpus_shares import EstimateSettings
 from analyzer.estimates.dev_predictions import dev_predictions_path_for
+from analyzer.estimates.source_shift import source_shift_path_for
 from analyzer.executors import Executor
 from analyzer.executors.local import LocalExecutor
 from analyzer.progress import RunProgress
@@ -160,8 +161,10 @@ def run_analysis(
 def estimate_settings(config: RunConfig) -> EstimateSettings:
     """Corrected estimators use the model's dev predictions when it ships them (ours do)."""
     dev_predictions = dev_predictions_path_for(config.model_path)
+    source_shift = source_shift_path_for(config.model_path)
     return EstimateSettings(
         dev_predictions=dev_predictions if dev_predictions.is_file() else None,
+        source_shift=source_shift if source_shift.is_file() else None,
         estimator=config.estimator,
         block_size=config.bootstrap_block,
         replicates=config.bootstrap_replicates,

@@ -36,6 +36,7 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,12 @@ from analyzer.config import ReaderOptions, shipped_model_path
 from analyzer.estimates.dev_predictions import DevPredictions, load_dev_predictions
 from analyzer.estimates.intervals import ESTIMATORS, estimate_shares
 from analyzer.estimates.sampling import sample_mask
+from analyzer.estimates.source_shift import (
+    SourceShift,
+    load_source_shift,
+    source_shift_path_for,
+    unsure_share,
+)
 from analyzer.readers import read_shard
 from analyzer.sampler import (
     DEFAULT_SIZE_UNIT,
@@ -269,9 +276,11 @@ def estimate_all(
     sample_weight: np.ndarray | None = None,
     duplicate_sets: np.ndarray | None = None,
     stratum_weights: np.ndarray | None = None,
-) -> dict[str, np.ndarray]:
+    source_shift: SourceShift | None = None,
+) -> tuple[dict[str, np.ndarray], float]:
     """Every estimator's point, input-level and corpus-level bounds for one set of documents
-    (`duplicate_sets`: the run's near-duplicate cluster of each, for the label-noise term)."""
+    (`duplicate_sets`: the run's near-duplicate cluster of each, for the label-noise term), and how
+    unfamiliar the documents read to the model (the source-shift term's lambda, 0 without rows)."""
     _, dense = np.unique(blocks, return_inverse=True)
     weights = tokens if sample_weight is None else tokens * sample_weight
     fraction = (
@@ -292,11 +301,12 @@ def estimate_all(
             duplicate_sets=duplicate_sets,
             stratum_weights=stratum_weights,
             sample_weights=sample_weight,
+            source_shift=source_shift,
             replicates=REPLICATES,
         )
         result[name], result[f"{name}_lo"], result[f"{name}_hi"] = e.point, e.input_lo, e.input_hi
         result[f"{name}_corpus_lo"], result[f"{name}_corpus_hi"] = e.corpus_lo, e.corpus_hi
-    return result
+    return result, e.unfamiliar_fraction
 
 
 def shares(labels: np.ndarray, tokens: np.ndarray) -> np.ndarray:
@@ -389,6 +399,13 @@ def main() -> int:
     }
 
     predicted = probabilities.argmax(axis=1)
+    # the shipped model's leave-one-source-out rows, against each fold model's own dev confidence:
+    # the corpus's sources are all in the training data, so lambda should read 0 (familiar)
+    shipped_shift = load_source_shift(source_shift_path_for(shipped_model_path()))
+    shifts = {
+        k: replace(shipped_shift, familiar_unsure_share=unsure_share(dev.probabilities, dev.weights))
+        for k, dev in devs.items()
+    }
 
     def judge(
         mask: np.ndarray,
@@ -400,7 +417,7 @@ def main() -> int:
     ) -> dict[str, Any]:
         chosen = np.flatnonzero(mask)
         sw = None if weight is None else weight[chosen]
-        result = estimate_all(
+        result, unfamiliar = estimate_all(
             tokens[chosen],
             probabilities[chosen],
             blocks[chosen],
@@ -410,6 +427,7 @@ def main() -> int:
             duplicate_sets[chosen],
             # a census run's replicates are re-calibrated to its predicted domains' calibration sizes
             calibration_size[chosen] * sw if census and sw is not None else None,
+            shifts[k],
         )
         # what a perfect classifier would estimate from these documents, weighted as the run weights them
         sampled_truth = shares(truth[chosen], tokens[chosen] * (1.0 if sw is None else sw))
@@ -421,6 +439,7 @@ def main() -> int:
             else design_sampling_fraction(tokens[chosen], sw, probabilities[chosen].argmax(axis=1)),
             "tokens_tagged": float(tokens[chosen].sum() / tokens[scope].sum()),
             "bytes_tagged": float(n_bytes[chosen].sum() / n_bytes[scope].sum()),
+            "unfamiliar_fraction": unfamiliar,
             "domains": {
                 label: {
                     "truth": float(truth_share[j]),
@@ -517,12 +536,13 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
         kinds = ["full", *(f"sample_{label}_" for label in report["sample_designs"])]
         for scope, kind in [(scope, kind) for scope in ("halves", "pooled") for kind in kinds]:
             errors, sampled_errors, covered, corpus_covered, half, off_full = [], [], [], [], [], []
-            tagged_bytes, fractions = [], []
+            tagged_bytes, fractions, unfamiliar = [], [], []
             for k, design, value in designs(report):
                 if not design.startswith(kind) or (k == "pooled") != (scope == "pooled"):
                     continue
                 tagged_bytes.append(value["bytes_tagged"])
                 fractions.append(value["sampling_fraction"])
+                unfamiliar.append(value["unfamiliar_fraction"])
                 for label, v in value["domains"].items():
                     errors.append(100 * (v[name] - v["truth"]))
                     # what sampling adds: the same estimator with every document of the scope tagged
@@ -545,6 +565,7 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
                 "mean_half_width": float(np.mean(half)),
                 "mean_bytes_tagged": float(np.mean(tagged_bytes)),
                 "mean_sampling_fraction": float(np.mean(fractions)),
+                "max_unfamiliar_fraction": float(np.max(unfamiliar)),
             }
         summary[name] = per_kind
     return summary

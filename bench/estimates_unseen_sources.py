@@ -15,7 +15,10 @@ by characters): a web corpus's mix, made only of text from sources its reader ne
 cc, pcc, emq and `mid` (the midpoint of cc and emq) are compared with the truth (byte shares,
 points), with the input-level intervals of analyzer.estimates.intervals.estimate_shares (clusters:
 BLOCK consecutive documents of one source; every document read, f = 1); acc and pacc need a dev set
-these models lack. Writes per estimator and domain the mean error, rms, max |error|, the fraction
+these models lack. `cc+shift` is cc with the source-shift term (analyzer/estimates/source_shift.py)
+as a run adds it, nested: its misreading rows and unseen unsure share come only from the held-out
+sources outside the draw's corpus, its familiar unsure share from the shipped model's dev set.
+Writes per estimator and domain the mean error, rms, max |error|, the fraction
 within +-0.5 and +-1 point, interval coverage and mean half-width.
 
 Usage: .venv/bin/python bench/estimates_unseen_sources.py [--data DIR] [--out JSON] [--cache NPZ]
@@ -41,14 +44,19 @@ sys.path.insert(0, str(REPO))
 from analyzer import DOMAINS  # noqa: E402
 from analyzer.classifier_model import apply_temperature, read_sidecar, sidecar_path_for  # noqa: E402
 from analyzer.config import shipped_model_path  # noqa: E402
+from analyzer.estimates.dev_predictions import dev_predictions_path_for, load_dev_predictions  # noqa: E402
 from analyzer.estimates.intervals import estimate_shares  # noqa: E402
+from analyzer.estimates.source_shift import source_shift_from_predictions, unsure_share  # noqa: E402
 from analyzer.training.data import read_labeled  # noqa: E402
 from analyzer.training.train import pooled_data, recipe_holdout, recipe_of  # noqa: E402
 
 DRAWS = 200
 BLOCK = 64
 REPLICATES = 300
-ESTIMATORS = ("cc", "pcc", "emq", "mid")
+ESTIMATORS = ("cc", "pcc", "emq", "mid", "cc+shift")
+SHIFTED = {"cc+shift": "cc"}
+"""Estimators whose intervals add the source-shift term (analyzer/estimates/source_shift.py), built
+per draw from the held-out sources outside the corpus only (nested: no corpus source sizes it)."""
 
 
 def leave_one_source_out(data_dir: Path, workers: int) -> dict[str, np.ndarray]:
@@ -132,25 +140,35 @@ def simulate(fit: dict[str, np.ndarray], mix: np.ndarray, draws: int) -> dict[st
     probabilities, model_priors = fit["probabilities"][held_out], fit["model_priors"][held_out]
     labels, sources, n_bytes = fit["labels"][held_out], fit["sources"][held_out], fit["n_bytes"][held_out]
     posteriors, prior = common_prior_posteriors(probabilities, model_priors, float(fit["temperature"]))
+    dev = load_dev_predictions(dev_predictions_path_for(shipped_model_path()))
+    familiar_unsure = unsure_share(dev.probabilities, dev.weights)
     rng = np.random.default_rng(0)
+    unfamiliar: list[float] = []
     errors: dict[str, list[np.ndarray]] = {name: [] for name in ESTIMATORS}
     covered: dict[str, list[np.ndarray]] = {name: [] for name in ESTIMATORS if name != "mid"}
     half_widths: dict[str, list[np.ndarray]] = {name: [] for name in covered}
     for draw in range(draws):
         kept, weights = draw_corpus(rng, sources, labels, n_bytes, mix)
         truth = np.bincount(labels[kept], weights=weights, minlength=len(DOMAINS)) / weights.sum()
+        outside = np.flatnonzero(~np.isin(sources, np.unique(sources[kept])))
+        shift = source_shift_from_predictions(
+            labels[outside], sources[outside], n_bytes[outside], posteriors[outside], familiar_unsure
+        )
         points = {}
         for name in covered:
             estimate = estimate_shares(
                 blocks_of(sources[kept]),
                 weights,
                 posteriors[kept],
-                name,
+                SHIFTED.get(name, name),
                 training_prior=prior,
+                source_shift=shift if name in SHIFTED else None,
                 replicates=REPLICATES,
                 seed=draw,
             )
             points[name] = estimate.point
+            if name in SHIFTED:
+                unfamiliar.append(estimate.unfamiliar_fraction)
             covered[name].append((estimate.input_lo <= truth) & (truth <= estimate.input_hi))
             half_widths[name].append((estimate.input_hi - estimate.input_lo) / 2)
         points["mid"] = (points["cc"] + points["emq"]) / 2
@@ -180,7 +198,17 @@ def simulate(fit: dict[str, np.ndarray], mix: np.ndarray, draws: int) -> dict[st
         }
         if name in covered:
             summary[name]["all_covered"] = float(np.array(covered[name]).all(axis=1).mean())
-    return {"common_prior": prior.tolist(), "held_out_documents": int(held_out.sum()), "estimators": summary}
+    return {
+        "common_prior": prior.tolist(),
+        "held_out_documents": int(held_out.sum()),
+        "familiar_unsure_share": familiar_unsure,
+        "unfamiliar_fraction": {
+            "mean": float(np.mean(unfamiliar)),
+            "min": float(np.min(unfamiliar)),
+            "max": float(np.max(unfamiliar)),
+        },
+        "estimators": summary,
+    }
 
 
 def main() -> int:

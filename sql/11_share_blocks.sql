@@ -19,6 +19,8 @@
 --   counts            per cluster and k: sum of w over the documents predicted k
 --   posterior_totals  per cluster and k: sum of w q_k
 --   total_weight      sum of w
+--   unsure_weight     sum of w over documents whose top calibrated probability p (not q) is below
+--                     $unsure_threshold: how unfamiliar the text reads (analyzer/estimates/source_shift.py)
 --   noise_diagonal    per k: sum of W^2 Q_k / S       } the label-noise covariance, over
 --   noise_outer       per k <= l: sum of W^2 Q_k Q_l / S } near-duplicate clusters (see below)
 --   squared_weight           per predicted k: sum of w^2      } the design's sampling fraction
@@ -179,6 +181,11 @@ UNION ALL
 SELECT 'noise_diagonal', grouping, group_value, measure, NULL, k, NULL, noise_diagonal FROM noise_diagonal
 UNION ALL
 SELECT 'total_weight', grouping, group_value, measure, NULL, NULL, NULL, sum(w)
+FROM weighted
+GROUP BY grouping, group_value, measure
+UNION ALL
+SELECT 'unsure_weight', grouping, group_value, measure, NULL, NULL, NULL,
+    coalesce(sum(w) FILTER (WHERE list_max(p) < $unsure_threshold), 0)
 FROM weighted
 GROUP BY grouping, group_value, measure
 UNION ALL

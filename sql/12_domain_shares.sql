@@ -5,6 +5,8 @@
 -- *_lo / *_hi bound the share of the analysed input (sampling error finite-population corrected,
 -- so it vanishes when every document was read); *_corpus_lo / *_corpus_hi bound the share of the
 -- corpus the input's blocks were drawn from (full cluster bootstrap; `analyzer estimate` uses them).
+-- unfamiliar_fraction: how unfamiliar the input reads to the model (0 as its dev set, 1 as sources it
+-- never saw), the share of the source-shift term the intervals carry (analyzer/estimates/source_shift.py).
 -- Contract: token_share / dedup_token_share are the corrected estimates; *_raw are plain
 -- classify-and-count; *_lo / *_hi bound the corrected estimates.
 CREATE OR REPLACE TABLE domain_shares AS
@@ -34,6 +36,7 @@ SELECT
     r.byte_share AS byte_share_raw,
     r.doc_share,
     r.estimated_input_tokens,
+    e.unfamiliar_fraction,
     e.estimator,
     e.confidence
 FROM domain_shares_raw AS r

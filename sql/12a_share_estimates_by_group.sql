@@ -40,6 +40,7 @@ SELECT
     e.byte_share_corpus_lo,
     e.byte_share_corpus_hi,
     coalesce(r.byte_share, 0)::DOUBLE AS byte_share_raw,
+    e.unfamiliar_fraction,
     e.estimator,
     e.confidence
 FROM share_group_estimates AS e

@@ -70,3 +70,10 @@ def test_run_line_calls_an_input_unfamiliar_only_well_above_dev() -> None:
     unfamiliar = model_confidence_line({**row, "low_confidence_doc_share": 0.25})
     assert "unfamiliar text" in unfamiliar
     assert "no dev predictions" in model_confidence_line({**row, "dev_low_confidence_doc_share": None})
+
+
+def test_run_line_says_how_far_the_intervals_carry_unfamiliar_error() -> None:
+    row = {"low_confidence_doc_share": 0.25, "dev_low_confidence_doc_share": 0.12, "threshold": 0.9}
+    widened = model_confidence_line(row, 0.8)
+    assert "80% of the way" in widened and "intervals carry" in widened
+    assert "unfamiliar" not in model_confidence_line(row, 0.0)

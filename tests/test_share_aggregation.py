@@ -20,6 +20,7 @@ from analyzer.estimates.corpus_shares import MEASURES, EstimateSettings, share_e
 from analyzer.estimates.dev_predictions import load_dev_predictions, training_prior_for
 from analyzer.estimates.intervals import ESTIMATORS, ShareEstimate, ShareStatistics, estimate_shares
 from analyzer.estimates.quantification import expectation_maximisation_priors, expectation_maximisation_shares
+from analyzer.estimates.source_shift import SourceShift, load_source_shift, write_source_shift
 
 S = len(DOMAINS)
 TRAIN_COUNTS = {"finance": 240, "law": 180, "code": 150, "medical": 130, "other": 300}
@@ -129,6 +130,7 @@ def per_document_estimates(
     assert settings.dev_predictions is not None
     dev = load_dev_predictions(settings.dev_predictions)
     prior = training_prior_for(settings.dev_predictions, dev)
+    shift = load_source_shift(settings.source_shift) if settings.source_shift else None
     ids = np.asarray(docs["cluster_index"], dtype=np.int64)
     duplicate_sets = np.asarray(docs["cluster_id"], dtype=np.int64)
     probabilities = np.column_stack([np.asarray(docs[f"p_{label}"], dtype=np.float64) for label in DOMAINS])
@@ -155,6 +157,7 @@ def per_document_estimates(
             duplicate_sets=duplicate_sets[keep],
             stratum_weights=stratum_weights,
             sample_weights=sample_weight[keep],
+            source_shift=shift,
             replicates=settings.replicates,
             confidence=settings.confidence,
             seed=settings.seed,
@@ -162,14 +165,32 @@ def per_document_estimates(
         values = (result.point, result.input_lo, result.input_hi, result.corpus_lo, result.corpus_hi)
         for suffix, value in zip(("", "_lo", "_hi", "_corpus_lo", "_corpus_hi"), values, strict=True):
             columns[f"{prefix}{suffix}"] = list(value)
+        if measure == "tokens" and shift is not None:
+            columns["unfamiliar_fraction"] = [result.unfamiliar_fraction] * S
     return pa.table(columns)
 
 
+def write_source_shift_rows(folder: Path) -> Path:
+    """Rows that read other as finance now and then, with unsure shares that put the generated
+    store's (98.5 % of its token weight below 0.9) between familiar and unseen."""
+    rates = np.vstack([np.eye(S)[:4], [[0.03, 0, 0, 0, 0.97]], [[0.08, 0.02, 0, 0, 0.9]]])
+    shift = SourceShift(("a", "b", "c", "d", "e", "f"), np.array([0, 1, 2, 3, 4, 4]), rates, 0.97, 0.995)
+    path = folder / "model.source-shift.json"
+    write_source_shift(shift, path)
+    return path
+
+
 @pytest.mark.parametrize(
-    ("estimator", "census"), [*((name, False) for name in ESTIMATORS), ("cc", True), ("acc", True)]
+    ("estimator", "census", "shifted"),
+    [
+        *((name, False, False) for name in ESTIMATORS),
+        ("cc", True, False),
+        ("acc", True, False),
+        ("cc", True, True),
+    ],
 )
 def test_aggregated_store_path_equals_the_per_document_path(
-    tmp_path: Path, estimator: str, census: bool, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, estimator: str, census: bool, shifted: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connection = generated_store()
     # a --classify-all run: the census's presence makes the store re-calibrate each replicate
@@ -179,6 +200,7 @@ def test_aggregated_store_path_equals_the_per_document_path(
     )
     settings = EstimateSettings(
         dev_predictions=write_dev_predictions(tmp_path),
+        source_shift=write_source_shift_rows(tmp_path) if shifted else None,
         estimator=estimator,
         block_size=64,
         replicates=400,
@@ -197,6 +219,10 @@ def test_aggregated_store_path_equals_the_per_document_path(
     assert len(fractions) == len(MEASURES) and min(fractions) < 1.0  # a sampled input
     expected = per_document_estimates(connection, settings, fractions, census)
     assert aggregated.column("estimator").to_pylist() == [estimator] * S
+    if shifted:  # the term is at stake only part of the way
+        assert 0.0 < expected.column("unfamiliar_fraction")[0].as_py() < 1.0
+    else:
+        assert aggregated.column("unfamiliar_fraction").to_pylist() == [None] * S
     for name in expected.column_names[1:]:
         got = np.array(aggregated.column(name).to_pylist(), dtype=np.float64)
         want = np.array(expected.column(name).to_pylist(), dtype=np.float64)

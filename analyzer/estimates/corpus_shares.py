@@ -28,6 +28,7 @@ from analyzer.estimates.intervals import (
     posteriors_are_prior_adjusted,
 )
 from analyzer.estimates.quantification import expectation_maximisation_priors
+from analyzer.estimates.source_shift import UNSURE_THRESHOLD, SourceShift, load_source_shift
 from analyzer.sql_library import define_macro, load_sql
 
 MEASURES = (("tokens", "token_share"), ("dedup_tokens", "dedup_token_share"), ("bytes", "byte_share"))
@@ -46,6 +47,9 @@ class EstimateSettings:
     finance and other by 2-3 points; cc stayed within 0.86 (15 of 15 intervals covering). emq came
     as close on the whole corpus (0.77) but not on a half (1.09, 14 of 15 covering) nor on 20%
     Bernoulli samples (README)."""
+    source_shift: Path | None = None
+    """JSON of the model's leave-one-source-out misreading rows (`<model>.source-shift.json`): with
+    it the intervals widen for input that reads as unfamiliar (source_shift.py)."""
     block_size: int = 256
     """Consecutive rows of one shard that form one bootstrap cluster."""
     replicates: int = 1000
@@ -76,6 +80,10 @@ GROUPINGS = ("dump", "source")
 WHOLE_INPUT = "all"
 """The grouping (and group value) of sql/11_share_blocks.sql that is the whole input."""
 _ESTIMATE_SUFFIXES = ("", "_lo", "_hi", "_corpus_lo", "_corpus_hi")
+UNFAMILIAR_COLUMN = "unfamiliar_fraction"
+"""How unfamiliar the group's text reads to the model (lambda of source_shift.py, token measure):
+0 as familiar as dev, 1 as unfamiliar as sources it never saw; NULL without the model's
+source-shift rows. The intervals carry the source-shift term in proportion."""
 
 
 def share_estimates_by_group(
@@ -99,7 +107,7 @@ def share_estimates_by_group(
     present = _non_null_groupings(connection, groupings)
     estimates = _group_estimates(connection, settings, present, method, dev, prior, _has_census(connection))
     columns: dict[str, list[object]] = {"grouping": [], "group_value": [], "domain": []}
-    for suffix_prefix in _estimate_names():
+    for suffix_prefix in (*_estimate_names(), UNFAMILIAR_COLUMN):
         columns[suffix_prefix] = []
     for (grouping, group_value), values in sorted(estimates.items()):
         columns["grouping"] += [grouping] * len(DOMAINS)
@@ -115,6 +123,7 @@ def share_estimates_by_group(
             ("group_value", pa.string()),
             ("domain", pa.string()),
             *((name, pa.float64()) for name in _estimate_names()),
+            (UNFAMILIAR_COLUMN, pa.float64()),
             ("estimator", pa.string()),
             ("confidence", pa.float64()),
         ]
@@ -198,22 +207,29 @@ def _group_estimates(
     if prior is not None and posteriors_are_prior_adjusted(method, training_prior_known=True):
         ratios = _emq_ratios(connection, groupings, prior)
     sums = _share_sums(connection, settings.block_size, groupings, ratios, strata)
+    shift = load_source_shift(settings.source_shift) if settings.source_shift is not None else None
     out: dict[GroupKey, dict[str, list[object]]] = {}
     for key, group in sums.items():
         group_fractions = _design_sampling_fractions(group)
         columns: dict[str, list[object]] = {}
+        unfamiliar: list[float | None] = []
         for index, (_, prefix) in enumerate(MEASURES):
             statistics = _measure_statistics(group, index)
-            values = _estimate_or_point(statistics, method, dev, group_fractions[index], settings)
+            values, fraction = _estimate_or_point(
+                statistics, method, dev, group_fractions[index], settings, shift
+            )
+            unfamiliar.append(fraction)
             for suffix, value in zip(_ESTIMATE_SUFFIXES, values, strict=True):
                 columns[f"{prefix}{suffix}"] = value
+        # the token measure's: the shares people read first
+        columns[UNFAMILIAR_COLUMN] = [unfamiliar[0]] * len(DOMAINS)
         out[key] = columns
     return out
 
 
 def _no_estimates() -> dict[str, list[object]]:
     """Every estimate column NULL (nothing carries weight)."""
-    return {name: [None] * len(DOMAINS) for name in _estimate_names()}
+    return {name: [None] * len(DOMAINS) for name in (*_estimate_names(), UNFAMILIAR_COLUMN)}
 
 
 @dataclass(frozen=True)
@@ -226,6 +242,8 @@ class _ShareSums:
     """(M, C, S) sum of w q per cluster."""
     total_weight: np.ndarray
     """(M,) sum of w."""
+    unsure_weight: np.ndarray
+    """(M,) sum of w over the documents the model is unsure of (source_shift.UNSURE_THRESHOLD)."""
     noise_diagonal: np.ndarray
     """(M, S) sum of w^2 q."""
     noise_outer: np.ndarray
@@ -284,7 +302,12 @@ def _share_sums(
     """sql/11_share_blocks.sql for every group of `groupings` at these prior ratios, reshaped into
     arrays per group (with `strata`, also the posterior totals by predicted domain). The connection
     must hold the `documents_in_groups` macro (sql/04a; `_group_estimates` defines it)."""
-    parameters = {"block_size": block_size, "groupings": list(groupings), "strata": strata}
+    parameters = {
+        "block_size": block_size,
+        "groupings": list(groupings),
+        "strata": strata,
+        "unsure_threshold": UNSURE_THRESHOLD,
+    }
     rows = _query_at_ratios(connection, "11_share_blocks", parameters, ratios)
     grouping = rows.column("grouping").to_numpy(zero_copy_only=False).astype(str)
     group_value = rows.column("group_value").to_numpy(zero_copy_only=False).astype(str)
@@ -325,6 +348,7 @@ def _group_sums(rows: dict[str, np.ndarray], strata: bool = False) -> _ShareSums
         counts=gather("counts", "cluster_index", "k"),
         posterior_totals=gather("posterior_totals", "cluster_index", "k"),
         total_weight=gather("total_weight"),
+        unsure_weight=gather("unsure_weight"),
         noise_diagonal=gather("noise_diagonal", "k"),
         noise_outer=upper + np.triu(upper, 1).swapaxes(1, 2),
         squared_weight=gather("squared_weight", "k"),
@@ -418,6 +442,7 @@ def _measure_statistics(sums: _ShareSums, index: int) -> ShareStatistics:
         noise_diagonal=sums.noise_diagonal[index],
         noise_outer=sums.noise_outer[index],
         total_weight=float(sums.total_weight[index]),
+        unsure_weight=float(sums.unsure_weight[index]),
     )
 
 
@@ -427,17 +452,20 @@ def _estimate_or_point(
     dev: DevPredictions | None,
     fraction: float,
     settings: EstimateSettings,
-) -> list[list[object]]:
-    """(point, lo, hi, corpus_lo, corpus_hi) as columns; None where they cannot be estimated."""
+    shift: SourceShift | None = None,
+) -> tuple[list[list[object]], float | None]:
+    """((point, lo, hi, corpus_lo, corpus_hi) as columns, unfamiliar fraction); None where they
+    cannot be estimated (the fraction also without source-shift rows)."""
     nothing: list[object] = [None] * len(DOMAINS)
     if statistics.counts.shape[0] == 0:
-        return [nothing] * 5
+        return [nothing] * 5, None
     try:
         result = estimate_shares_from_statistics(
             statistics,
             method,
             dev=dev,
             sampling_fraction=min(max(fraction, 1e-12), 1.0),
+            source_shift=shift,
             replicates=settings.replicates,
             confidence=settings.confidence,
             seed=settings.seed,
@@ -446,11 +474,12 @@ def _estimate_or_point(
         # fewer than two clusters or a replicate of empty clusters (tiny inputs): point only
         estimator = _point_estimator(method, dev)
         totals = statistics.counts.sum(axis=0)[None], statistics.posterior_totals.sum(axis=0)[None]
-        return [list(estimator(*totals, None)[0]), nothing, nothing, nothing, nothing]
-    return [
+        return [list(estimator(*totals, None)[0]), nothing, nothing, nothing, nothing], None
+    columns: list[list[object]] = [
         list(result.point),
         list(result.input_lo),
         list(result.input_hi),
         list(result.corpus_lo),
         list(result.corpus_hi),
     ]
+    return columns, (result.unfamiliar_fraction if shift is not None else None)

@@ -32,6 +32,7 @@ from analyzer.estimates.quantification import (
     label_noise_covariance_from_moments,
     label_noise_moments,
 )
+from analyzer.estimates.source_shift import UNSURE_THRESHOLD, SourceShift
 
 ESTIMATORS = ("cc", "acc", "pcc", "pacc", "emq")
 """cc: classify and count; acc: adjusted with the dev confusion; pcc: probability average;
@@ -49,6 +50,8 @@ class ShareEstimate:
     corpus_lo: np.ndarray
     corpus_hi: np.ndarray
     sampling_fraction: float
+    unfamiliar_fraction: float = 0.0
+    """lambda of the source-shift term (source_shift.py): 0 for text as familiar as dev's."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,9 @@ class ShareStatistics:
     `strata`)."""
     stratum_posterior_totals: np.ndarray | None = None
     """(C, S, S) with a census: `posterior_totals` split by predicted domain (rows)."""
+    unsure_weight: float | None = None
+    """sum of w over documents whose top calibrated probability is below the source-shift
+    threshold (source_shift.UNSURE_THRESHOLD); None when not summed."""
 
 
 def document_statistics(
@@ -121,6 +127,7 @@ def document_statistics(
         noise_diagonal=diagonal,
         noise_outer=outer,
         total_weight=total,
+        unsure_weight=float(w[p.max(axis=1) < UNSURE_THRESHOLD].sum()),
     )
 
 
@@ -150,6 +157,7 @@ def estimate_shares(
     duplicate_sets: np.ndarray | None = None,
     stratum_weights: np.ndarray | None = None,
     sample_weights: np.ndarray | None = None,
+    source_shift: SourceShift | None = None,
     replicates: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
@@ -190,6 +198,7 @@ def estimate_shares(
         method,
         dev=dev,
         sampling_fraction=sampling_fraction,
+        source_shift=source_shift,
         replicates=replicates,
         confidence=confidence,
         seed=seed,
@@ -202,6 +211,7 @@ def estimate_shares_from_statistics(
     *,
     dev: DevPredictions | None = None,
     sampling_fraction: float = 1.0,
+    source_shift: SourceShift | None = None,
     replicates: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
@@ -221,7 +231,10 @@ def estimate_shares_from_statistics(
       sets rather than documents: copies of a text are misread together;
     - decision-rule ambiguity: the gap b = |CC - Q| between counting top labels and averaging
       posteriors bounds a bias of unknown sign that the dev set cannot size for a corpus unlike it
-      (README); as a GUM type-B term it enters as N(0, b^2 / 3), so the 95% bounds reach 1.13 b.
+      (README); as a GUM type-B term it enters as N(0, b^2 / 3), so the 95% bounds reach 1.13 b;
+    - with `source_shift` and the statistics' `unsure_weight`: the error of reading unfamiliar
+      sources, one held-out source's misreading per domain and replicate, scaled by how unfamiliar
+      the input reads (source_shift.py; 0 for an input as familiar as dev).
     Percentile bounds of the sums, clipped to [0, 1]. For cc the bounds also span the Q reading
     (with its own sampling deviation and label noise): the truth if the posteriors are calibrated
     for this input (Q = PCC) or, when re-weighted by EMQ, calibrated up to a change of label mix.
@@ -288,7 +301,15 @@ def estimate_shares_from_statistics(
     # uncertainty b / sqrt(3) (GUM type B), combined as a normal term so the bounds reach past +-b.
     gap = np.abs(cc_point - posterior_point)
     ambiguity = rng.normal(size=(replicates, n_classes)) * (gap / np.sqrt(3.0))[None]
-    classifier = model + noise + ambiguity
+    unfamiliar = 0.0
+    if source_shift is not None and statistics.unsure_weight is not None and statistics.total_weight > 0:
+        unfamiliar = source_shift.unfamiliar_fraction(statistics.unsure_weight / statistics.total_weight)
+    shift = (
+        source_shift.deviations(cc_point, unfamiliar, replicates, rng)
+        if source_shift is not None
+        else np.zeros_like(noise)
+    )
+    classifier = model + noise + ambiguity + shift
     alpha = 1.0 - confidence
     bounds = []
     for scale, deviation, posterior_deviation in (
@@ -307,7 +328,9 @@ def estimate_shares_from_statistics(
             q_lo, q_hi = np.quantile(draws_total, [alpha / 2, 1 - alpha / 2], axis=0)
             lo, hi = np.minimum(lo, q_lo), np.maximum(hi, q_hi)
         bounds.append((np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)))
-    return ShareEstimate(point, bounds[0][0], bounds[0][1], bounds[1][0], bounds[1][1], sampling_fraction)
+    return ShareEstimate(
+        point, bounds[0][0], bounds[0][1], bounds[1][0], bounds[1][1], sampling_fraction, unfamiliar
+    )
 
 
 def _strata_of(statistics: ShareStatistics) -> tuple[np.ndarray, np.ndarray] | None:

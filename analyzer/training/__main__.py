@@ -6,19 +6,18 @@ import argparse
 import sys
 from pathlib import Path
 
+from analyzer.config import DEFAULT_LABELED_DIR, REPO_ROOT
 from analyzer.errors import AnalyzerError
 from analyzer.training.dev_predictions import write_dev_predictions
+from analyzer.training.source_shift_rows import write_after_training
 from analyzer.training.train import build_classifier
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "labeled"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Parse command-line options; every default reproduces the shipped model."""
     parser = argparse.ArgumentParser(prog="python -m analyzer.training", description=__doc__)
-    parser.add_argument("--train", type=Path, default=DEFAULT_DATA / "train.jsonl.gz")
-    parser.add_argument("--dev", type=Path, default=DEFAULT_DATA / "dev.jsonl.gz")
+    parser.add_argument("--train", type=Path, default=DEFAULT_LABELED_DIR / "train.jsonl.gz")
+    parser.add_argument("--dev", type=Path, default=DEFAULT_LABELED_DIR / "dev.jsonl.gz")
     parser.add_argument("--out-dir", type=Path, default=REPO_ROOT / "classifiers")
     parser.add_argument("--name", default="domain-v1")
     parser.add_argument("--seed", type=int, default=0)
@@ -50,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         # the share correction (adjusted classify-and-count) needs the model's dev-set errors
         dev_predictions = write_dev_predictions(Path(report.model_path), Path(args.dev))
+        # the intervals' source-shift term reads the leave-one-source-out misreadings
+        write_after_training(report.source_holdout, args.train, args.dev, Path(report.model_path))
     except AnalyzerError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return exc.exit_code

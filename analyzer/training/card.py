@@ -88,7 +88,9 @@ source's documents. {holdout.held_out_documents} documents, each predicted once 
 saw its source (sources too small to hold out, kept in every training set: {kept}):
 pooled macro-F1 **{pooled.macro_f1:.4f}** (per label: {per_label}), accuracy {pooled.accuracy:.4f},
 against dev macro-F1 {dev.macro_f1:.4f}. This, not dev, is the figure to expect on text from
-sources the training data lacks.
+sources the training data lacks. The same predictions give `<model>.source-shift.json`: per source
+and label, the byte share read as each domain, which the share intervals draw on for input the
+model reads as unfamiliar (README: On sources the classifier never saw).
 
 {table}"""
 

@@ -13,12 +13,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from analyzer.config import REPO_ROOT
 from analyzer.errors import InputError
 from analyzer.lexicon import DomainLexicon
 from analyzer.line_markers import LineMarkers
 from analyzer.training.card import evaluation_tables
 from analyzer.training.dev_predictions import write_dev_predictions
 from analyzer.training.evaluate import Evaluation
+from analyzer.training.source_shift_rows import write_after_training
 from analyzer.training.train import (
     DEFAULT_GRID,
     DEFAULT_VIEWS,
@@ -30,9 +32,6 @@ from analyzer.training.train import (
     build_classifier,
     shipped_markers,
 )
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_LABELED_DIR = REPO_ROOT.parent / "shared" / "data" / "labeled"
 
 GRIDS: dict[str, tuple[tuple[FastTextParams, ...], tuple[TextView, ...]]] = {
     "full": (DEFAULT_GRID, DEFAULT_VIEWS),
@@ -129,7 +128,9 @@ def train_supervised(
         repo_root=REPO_ROOT,
         log=log,
     )
-    return report, write_dev_predictions(Path(report.model_path), dev_path)
+    dev_predictions = write_dev_predictions(Path(report.model_path), dev_path)
+    write_after_training(report.source_holdout, train_path, dev_path, Path(report.model_path))
+    return report, dev_predictions
 
 
 def card_section(evaluation: Evaluation, data_name: str, model_name: str) -> str:

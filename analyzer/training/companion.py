@@ -34,8 +34,8 @@ from analyzer.classifier_model import (
     read_sidecar,
     sidecar_path_for,
 )
+from analyzer.config import DEFAULT_LABELED_DIR, REPO_ROOT
 from analyzer.errors import AnalyzerError
-from analyzer.training.commands import DEFAULT_LABELED_DIR, REPO_ROOT
 from analyzer.training.data import read_labeled, write_training_file
 from analyzer.training.evaluate import evaluate_probabilities
 from analyzer.training.train import recipe_of, train_fasttext, view_training_set, write_sidecar
