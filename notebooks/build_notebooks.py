@@ -230,8 +230,10 @@ def domain_shares_notebook(database: str = DEFAULT_DATABASE) -> Notebook:
             From `model_confidence`: the share of tagged documents whose top calibrated probability
             is below 0.9, per predicted domain, next to the same share on the model's dev set. On
             sources like its training data's the two are close; on sources it never saw about twice
-            as many documents are unsure, and its errors are larger than the intervals allow
-            (README, "On sources the classifier never saw").
+            as many documents are unsure, and its errors are larger. The second plot is how far each
+            dump and source reads from familiar (0) to unfamiliar (1), `unfamiliar_fraction`: the
+            intervals carry that much of the model's error on sources it never saw (README, "On
+            sources the classifier never saw").
             """
         ),
         code(
@@ -251,6 +253,23 @@ def domain_shares_notebook(database: str = DEFAULT_DATABASE) -> Notebook:
                 ax.set_xticks(positions, confidence["predicted"])
                 ax.set_ylabel("documents with top probability < 0.9 (%)")
                 ax.set_title("Documents the model is unsure of, by predicted domain")
+                ax.legend()
+                plt.show()
+            groups = query("SELECT * FROM share_estimates_by_group WHERE domain = 'finance'")
+            if "unfamiliar_fraction" not in groups.columns or groups["unfamiliar_fraction"].isna().all():
+                print("no unfamiliar_fraction: the model ships no source-shift rows, or an older store")
+            else:
+                groups = groups.sort_values(["grouping", "group_value"])
+                pairs = zip(groups["grouping"], groups["group_value"], strict=True)
+                labels = [f"{grouping}: {value.removeprefix('CC-MAIN-')}" for grouping, value in pairs]
+                fig, ax = plt.subplots()
+                ax.bar(labels, groups["unfamiliar_fraction"], color="tab:purple")
+                whole = query("SELECT any_value(unfamiliar_fraction) AS f FROM domain_shares")["f"][0]
+                ax.axhline(whole, color="black", linewidth=1, label=f"whole input: {whole:.2f}")
+                ax.set_ylim(0, 1.05)
+                ax.set_ylabel("unfamiliar_fraction")
+                ax.set_title("How unfamiliar each dump and source reads to the model")
+                ax.tick_params(axis="x", rotation=90, labelsize=7)
                 ax.legend()
                 plt.show()
             """
