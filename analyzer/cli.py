@@ -19,6 +19,7 @@ from analyzer.config import (
     DEDUP_MODES,
     DEFAULT_LABELED_DIR,
     DEFAULT_MODEL_PATH,
+    ESTIMATORS,
     FORMATS,
     MINHASH_BACKENDS,
     REPO_ROOT,
@@ -208,11 +209,11 @@ def main(context: click.Context, debug: bool) -> None:
 )
 @click.option(
     "--estimator",
-    type=click.Choice(["cc", "acc", "pcc", "pacc", "emq"]),
-    default="cc",
+    type=click.Choice(list(ESTIMATORS)),
+    default="mid",
     show_default=True,
-    help="Share estimator: classify-and-count, adjusted (dev confusion), probabilistic, adjusted prob., "
-    "EM prior re-estimation (SLD).",
+    help="Share estimator: midpoint of cc and emq, classify-and-count, adjusted (dev confusion), "
+    "probabilistic, adjusted prob., EM prior re-estimation (SLD). README: How the shares are estimated.",
 )
 @click.option("--replicates", type=int, default=1000, show_default=True, help="Bootstrap replicates.")
 @click.option("--confidence", type=float, default=0.95, show_default=True)

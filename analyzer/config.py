@@ -22,6 +22,12 @@ DEFAULT_LABELED_DIR = REPO_ROOT.parent / "shared" / "data" / "labeled"
 """Where the training commands look for train/dev files by default: the shared data beside the checkout."""
 
 FORMATS = ("auto", "fineweb", "dolma", "parquet", "jsonl")
+ESTIMATORS = ("mid", "cc", "acc", "pcc", "pacc", "emq")
+"""mid: the midpoint of cc and emq, the centre of the two readings cc's interval spans;
+cc: classify and count; acc: adjusted with the dev confusion; pcc: probability average;
+pacc: probability average adjusted with the dev mean-probability matrix; emq: EM prior re-estimation
+(Saerens, Latinne & Decaestecker 2002) on the calibrated posteriors, token-weighted
+(analyzer/estimates/intervals.py)."""
 DEDUP_MODES = ("off", "exact", "near")
 MINHASH_BACKENDS = ("auto", "rensa", "numpy")
 
@@ -115,8 +121,8 @@ class RunConfig:
     (sql/04_documents.sql). Tokens, MinHash and the stored tags stay the sample's. The classifier
     is the cheapest tagger and sampling error the largest at small rates (README, Sampling), hence
     the default."""
-    estimator: str = "cc"
-    """How shares are estimated: cc, acc, pcc, pacc or emq (see analyzer/estimates/intervals.py)."""
+    estimator: str = "mid"
+    """How shares are estimated: mid, cc, acc, pcc, pacc or emq (see analyzer/estimates/intervals.py)."""
     bootstrap_block: int = 256
     """Consecutive rows of a shard that form one bootstrap cluster."""
     bootstrap_replicates: int = 1000

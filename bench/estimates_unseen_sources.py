@@ -12,12 +12,13 @@ Simulated corpora: each of DRAWS draws keeps every held-out source with probabil
 one source per domain) and weighs each kept document by its bytes x (target share of its label /
 its label's share of the kept bytes), so the corpus's label mix is the shared corpus's (truth.parquet,
 by characters): a web corpus's mix, made only of text from sources its reader never saw. Per draw,
-cc, pcc, emq and `mid` (the midpoint of cc and emq) are compared with the truth (byte shares,
+cc, pcc, emq and mid (the midpoint of cc and emq, the default) are compared with the truth (byte shares,
 points), with the input-level intervals of analyzer.estimates.intervals.estimate_shares (clusters:
 BLOCK consecutive documents of one source; every document read, f = 1); acc and pacc need a dev set
-these models lack. `cc+shift` is cc with the source-shift term (analyzer/estimates/source_shift.py)
-as a run adds it, nested: its misreading rows and unseen unsure share come only from the held-out
-sources outside the draw's corpus, its familiar unsure share from the shipped model's dev set.
+these models lack. mid and `cc+shift` (cc) carry the source-shift term
+(analyzer/estimates/source_shift.py) as a run adds it, nested: its misreading rows and unseen
+unsure share come only from the held-out sources outside the draw's corpus, its familiar unsure
+share from the shipped model's dev set.
 Writes per estimator and domain the mean error, rms, max |error|, the fraction
 within +-0.5 and +-1 point, interval coverage and mean half-width.
 
@@ -54,7 +55,7 @@ DRAWS = 200
 BLOCK = 64
 REPLICATES = 300
 ESTIMATORS = ("cc", "pcc", "emq", "mid", "cc+shift")
-SHIFTED = {"cc+shift": "cc"}
+SHIFTED = {"cc+shift": "cc", "mid": "mid"}
 """Estimators whose intervals add the source-shift term (analyzer/estimates/source_shift.py), built
 per draw from the held-out sources outside the corpus only (nested: no corpus source sizes it)."""
 
@@ -145,7 +146,7 @@ def simulate(fit: dict[str, np.ndarray], mix: np.ndarray, draws: int) -> dict[st
     rng = np.random.default_rng(0)
     unfamiliar: list[float] = []
     errors: dict[str, list[np.ndarray]] = {name: [] for name in ESTIMATORS}
-    covered: dict[str, list[np.ndarray]] = {name: [] for name in ESTIMATORS if name != "mid"}
+    covered: dict[str, list[np.ndarray]] = {name: [] for name in ESTIMATORS}
     half_widths: dict[str, list[np.ndarray]] = {name: [] for name in covered}
     for draw in range(draws):
         kept, weights = draw_corpus(rng, sources, labels, n_bytes, mix)
@@ -167,11 +168,10 @@ def simulate(fit: dict[str, np.ndarray], mix: np.ndarray, draws: int) -> dict[st
                 seed=draw,
             )
             points[name] = estimate.point
-            if name in SHIFTED:
+            if name == "cc+shift":
                 unfamiliar.append(estimate.unfamiliar_fraction)
             covered[name].append((estimate.input_lo <= truth) & (truth <= estimate.input_hi))
             half_widths[name].append((estimate.input_hi - estimate.input_lo) / 2)
-        points["mid"] = (points["cc"] + points["emq"]) / 2
         for name in ESTIMATORS:
             errors[name].append(100 * (points[name] - truth))
     summary: dict[str, Any] = {}

@@ -239,6 +239,36 @@ def test_cc_interval_reads_the_prior_adjusted_posteriors_under_label_shift() -> 
     assert plain_coverage[4] <= 0.5  # 'other', the share the training mix biases most
 
 
+def test_mid_is_the_centre_of_cc_and_emq_inside_ccs_interval() -> None:
+    """mid = (CC + EMQ) / 2 with cc's interval: under label shift (posteriors calibrated for the
+    training mix, EMQ consistent) it carries about half CC's bias, and its interval covers as cc's."""
+    rng = np.random.default_rng(23)
+    mid_errors, cc_errors, covered = [], [], []
+    for k in range(40):
+        _, shard, row = shard_population(rng, n_shards=20, docs=300)
+        true, posterior, _ = generate(rng, shard.size, CORPUS_SHARES, separation=2.5)
+        tokens = rng.gamma(2.0, 300.0, size=shard.size)
+        truth = token_shares(true, tokens)
+        ids = blocks(shard, row)
+        options = {"training_prior": TRAIN_PRIOR, "replicates": 200, "seed": k}
+        mid = estimate_shares(ids, tokens, posterior, "mid", **options)  # type: ignore[arg-type]
+        cc = estimate_shares(ids, tokens, posterior, "cc", **options)  # type: ignore[arg-type]
+        emq = estimate_shares(ids, tokens, posterior, "emq", **options)  # type: ignore[arg-type]
+        np.testing.assert_allclose(mid.point, (cc.point + emq.point) / 2, atol=1e-12)
+        np.testing.assert_array_equal(mid.input_lo, np.minimum(cc.input_lo, mid.point))
+        np.testing.assert_array_equal(mid.input_hi, np.maximum(cc.input_hi, mid.point))
+        assert np.all(mid.input_lo <= mid.point) and np.all(mid.point <= mid.input_hi)
+        mid_errors.append(mid.point - truth)
+        cc_errors.append(cc.point - truth)
+        covered.append((mid.input_lo <= truth) & (truth <= mid.input_hi))
+    mid_bias, cc_bias = np.abs(np.mean(mid_errors, axis=0)), np.abs(np.mean(cc_errors, axis=0))
+    print(f"bias mid {np.round(mid_bias, 4).tolist()} cc {np.round(cc_bias, 4).tolist()}")
+    assert mid_bias[4] < 0.7 * cc_bias[4]  # 'other', which the training mix biases most
+    assert np.mean(covered, axis=0).min() >= 0.9
+    with pytest.raises(ValueError, match="training prior"):
+        estimate_shares(ids, tokens, posterior, "mid", replicates=50)
+
+
 @pytest.mark.parametrize("rate", [0.2, 0.9])
 def test_bernoulli_sample_interval_is_finite_population_corrected_and_covers(rate: float) -> None:
     """A fixed input, sampled again and again: the input-level interval covers the input's share, and
@@ -347,7 +377,7 @@ def test_emq_interval_brackets_its_point_and_rejects_a_missing_prior() -> None:
 # the store -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("estimator", ["cc", "emq"])
+@pytest.mark.parametrize("estimator", ["mid", "cc", "emq"])
 def test_domain_shares_has_input_and_corpus_intervals(
     tmp_path: Path, tiny_model: Path, estimator: str
 ) -> None:
@@ -363,4 +393,4 @@ def test_domain_shares_has_input_and_corpus_intervals(
     for share, lo, hi, corpus_lo, corpus_hi, _ in rows:
         assert lo <= share <= hi and corpus_lo <= share <= corpus_hi
         assert hi - lo <= corpus_hi - corpus_lo + 0.01
-    assert rows[0][5].startswith(estimator if estimator == "cc" else ("emq", "cc"))
+    assert rows[0][5].startswith(estimator if estimator == "cc" else (estimator, "cc"))

@@ -61,6 +61,18 @@ def pcc_estimator(
     return _normalise_rows(probability_totals)
 
 
+def mid_estimator(
+    count_totals: FloatArray, probability_totals: FloatArray | None, confusions: FloatArray | None
+) -> FloatArray:
+    """The midpoint of CC and the posteriors' average (EMQ's point when they are EMQ's re-weighted
+    ones): the centre of the two readings cc's interval spans."""
+    midpoint: FloatArray = (
+        cc_estimator(count_totals, probability_totals, confusions)
+        + pcc_estimator(count_totals, probability_totals, confusions)
+    ) / 2
+    return midpoint
+
+
 @dataclass(frozen=True)
 class AdjustedEstimator:
     """ACC (or PACC if `probabilistic`): adjusts CC (PCC) shares by `confusion`, or by the replicate's own."""

@@ -22,6 +22,7 @@ from analyzer import DOMAINS
 from analyzer.estimates.dev_predictions import DevPredictions, load_dev_predictions, training_prior_for
 from analyzer.estimates.intervals import (
     ESTIMATORS,
+    NEEDS_TRAINING_PRIOR,
     ShareStatistics,
     _point_estimator,
     estimate_shares_from_statistics,
@@ -40,13 +41,12 @@ class EstimateSettings:
 
     dev_predictions: Path | None = None
     """Parquet of the model's dev-set predictions (label, p_*, n_bytes), shipped beside the model."""
-    estimator: str = "cc"
-    """One of ESTIMATORS. cc is the default because, judged by cross-fitted models on the shared
+    estimator: str = "mid"
+    """One of ESTIMATORS. mid is the default because, judged by cross-fitted models on the shared
     corpus (bench/estimate_accuracy.py), it had the smallest errors: the dev set's per-class error
     rates and the model's training prior did not carry over to the corpus, so acc/pacc over-corrected
-    finance and other by 2-3 points; cc stayed within 0.86 (15 of 15 intervals covering). emq came
-    as close on the whole corpus (0.77) but not on a half (1.09, 14 of 15 covering) nor on 20%
-    Bernoulli samples (README)."""
+    finance and other by 2-3 points; cc over-read finance and under-read other by up to 0.86 and emq
+    erred the other way by up to 1.09, and their midpoint stayed within 0.49 (README)."""
     source_shift: Path | None = None
     """JSON of the model's leave-one-source-out misreading rows (`<model>.source-shift.json`): with
     it the intervals widen for input that reads as unfamiliar (source_shift.py)."""
@@ -156,7 +156,7 @@ def _resolved_estimator(settings: EstimateSettings) -> tuple[str, DevPredictions
     dev = load_dev_predictions(settings.dev_predictions) if settings.dev_predictions else None
     prior = training_prior_for(settings.dev_predictions, dev)
     method = settings.estimator
-    if (method in ("acc", "pacc") and dev is None) or (method == "emq" and prior is None):
+    if (method in ("acc", "pacc") and dev is None) or (method in NEEDS_TRAINING_PRIOR and prior is None):
         method = "cc"
     return method, dev, prior
 

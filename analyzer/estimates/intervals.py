@@ -13,12 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analyzer.config import ESTIMATORS as ESTIMATORS  # re-exported: the estimators' home
 from analyzer.estimates.bootstrap import (
     ShareEstimator,
     acc_estimator,
     cc_estimator,
     cluster_bootstrap,
     cluster_totals,
+    mid_estimator,
     pacc_estimator,
     pcc_estimator,
     probability_cluster_totals,
@@ -34,10 +36,8 @@ from analyzer.estimates.quantification import (
 )
 from analyzer.estimates.source_shift import UNSURE_THRESHOLD, SourceShift
 
-ESTIMATORS = ("cc", "acc", "pcc", "pacc", "emq")
-"""cc: classify and count; acc: adjusted with the dev confusion; pcc: probability average;
-pacc: probability average adjusted with the dev mean-probability matrix; emq: EM prior re-estimation
-(Saerens, Latinne & Decaestecker 2002) on the calibrated posteriors, token-weighted."""
+NEEDS_TRAINING_PRIOR = ("mid", "emq")
+"""Estimators that read EMQ's re-weighted posteriors, so need the prior the model was trained at."""
 
 
 @dataclass(frozen=True)
@@ -134,14 +134,15 @@ def document_statistics(
 def posteriors_are_prior_adjusted(method: str, training_prior_known: bool) -> bool:
     """Whether `method` reads EMQ's re-weighted posteriors rather than the calibrated ones.
 
-    emq always does (its point is their average). cc does whenever the training prior is known: its
-    interval spans the posteriors' reading and its label noise comes from them, and posteriors
-    calibrated for the training mix are biased for an input of another mix (a web corpus is mostly
-    `other`, the training set is not) by what EMQ's re-weighting removes if only the mix changed; the
-    calibrated posteriors' own average (PCC) was 2.4-2.9 points off `other` on the cross-fitted
-    corpus, EMQ's within 1.1 (README). pcc, acc and pacc are defined on the calibrated posteriors.
+    emq and mid always do (their points are, or include, their average). cc does whenever the
+    training prior is known: its interval spans the posteriors' reading and its label noise comes
+    from them, and posteriors calibrated for the training mix are biased for an input of another
+    mix (a web corpus is mostly `other`, the training set is not) by what EMQ's re-weighting
+    removes if only the mix changed; the calibrated posteriors' own average (PCC) was 2.4-2.9 points
+    off `other` on the cross-fitted corpus, EMQ's within 1.1 (README). pcc, acc and pacc are defined
+    on the calibrated posteriors.
     """
-    return method == "emq" or (method == "cc" and training_prior_known)
+    return method in NEEDS_TRAINING_PRIOR or (method == "cc" and training_prior_known)
 
 
 def estimate_shares(
@@ -177,8 +178,8 @@ def estimate_shares(
     if not 0.0 < sampling_fraction <= 1.0:
         raise ValueError(f"sampling_fraction must be in (0, 1], got {sampling_fraction}")
     w = np.asarray(weights, dtype=np.float64)
-    if method == "emq" and training_prior is None:
-        raise ValueError("the EMQ estimator needs the model's training prior")
+    if method in NEEDS_TRAINING_PRIOR and training_prior is None:
+        raise ValueError(f"the {method} estimator needs the model's training prior")
     posterior = None
     if training_prior is not None and posteriors_are_prior_adjusted(method, training_prior_known=True):
         p = np.asarray(probabilities, dtype=np.float64)
@@ -238,9 +239,36 @@ def estimate_shares_from_statistics(
     Percentile bounds of the sums, clipped to [0, 1]. For cc the bounds also span the Q reading
     (with its own sampling deviation and label noise): the truth if the posteriors are calibrated
     for this input (Q = PCC) or, when re-weighted by EMQ, calibrated up to a change of label mix.
+    mid is cc's interval around the midpoint of those two readings, CC and Q (= EMQ's point, since
+    mid reads EMQ's posteriors): CC over-reads the small domains of a corpus that is mostly `other`
+    and EMQ, which assumes only the label mix changed, over-corrects them, so the centre of the
+    span is the point with the smaller worst case (README: Why mid is the default).
     """
     if method not in ESTIMATORS:
         raise ValueError(f"unknown estimator {method!r}; choose one of {ESTIMATORS}")
+    if method == "mid":
+        spanned = estimate_shares_from_statistics(
+            statistics,
+            "cc",
+            dev=dev,
+            sampling_fraction=sampling_fraction,
+            source_shift=source_shift,
+            replicates=replicates,
+            confidence=confidence,
+            seed=seed,
+        )
+        count_totals = np.asarray(statistics.counts, dtype=np.float64).sum(axis=0)[None]
+        posterior_totals = np.asarray(statistics.posterior_totals, dtype=np.float64).sum(axis=0)[None]
+        midpoint = mid_estimator(count_totals, posterior_totals, None)[0]
+        return ShareEstimate(
+            midpoint,
+            np.minimum(spanned.input_lo, midpoint),
+            np.maximum(spanned.input_hi, midpoint),
+            np.minimum(spanned.corpus_lo, midpoint),
+            np.maximum(spanned.corpus_hi, midpoint),
+            spanned.sampling_fraction,
+            spanned.unfamiliar_fraction,
+        )
     if not 0.0 < sampling_fraction <= 1.0:
         raise ValueError(f"sampling_fraction must be in (0, 1], got {sampling_fraction}")
     counts = np.asarray(statistics.counts, dtype=np.float64)
@@ -346,6 +374,8 @@ def _point_estimator(method: str, dev: DevPredictions | None) -> ShareEstimator:
         return pacc_estimator(dev.probabilistic_confusion())
     if method in ("pcc", "emq"):
         return pcc_estimator
+    if method == "mid":
+        return mid_estimator
     if method in ("acc", "pacc"):
         raise ValueError(f"the {method} estimator needs dev predictions")
     return cc_estimator
