@@ -58,7 +58,7 @@ from analyzer.estimates.source_shift import (
     SourceShift,
     load_source_shift,
     source_shift_path_for,
-    unsure_share,
+    unsure_share_and_error,
 )
 from analyzer.readers import read_shard
 from analyzer.sampler import (
@@ -413,10 +413,12 @@ def main() -> int:
     # the shipped model's leave-one-source-out rows, against each fold model's own dev confidence:
     # the corpus's sources are all in the training data, so lambda should read 0 (familiar)
     shipped_shift = load_source_shift(source_shift_path_for(shipped_model_path()))
-    shifts = {
-        k: replace(shipped_shift, familiar_unsure_share=unsure_share(dev.probabilities, dev.weights))
-        for k, dev in devs.items()
-    }
+
+    def fold_shift(dev: DevPredictions) -> SourceShift:
+        share, error = unsure_share_and_error(dev.probabilities, dev.weights)
+        return replace(shipped_shift, familiar_unsure_share=share, familiar_unsure_error=error)
+
+    shifts = {k: fold_shift(dev) for k, dev in devs.items()}
 
     def judge(
         mask: np.ndarray,

@@ -47,7 +47,7 @@ from analyzer.classifier_model import apply_temperature, read_sidecar, sidecar_p
 from analyzer.config import shipped_model_path  # noqa: E402
 from analyzer.estimates.dev_predictions import dev_predictions_path_for, load_dev_predictions  # noqa: E402
 from analyzer.estimates.intervals import estimate_shares  # noqa: E402
-from analyzer.estimates.source_shift import source_shift_from_predictions, unsure_share  # noqa: E402
+from analyzer.estimates.source_shift import source_shift_from_predictions, unsure_share_and_error  # noqa: E402
 from analyzer.training.data import read_labeled  # noqa: E402
 from analyzer.training.train import pooled_data, recipe_holdout, recipe_of  # noqa: E402
 
@@ -142,7 +142,7 @@ def simulate(fit: dict[str, np.ndarray], mix: np.ndarray, draws: int) -> dict[st
     labels, sources, n_bytes = fit["labels"][held_out], fit["sources"][held_out], fit["n_bytes"][held_out]
     posteriors, prior = common_prior_posteriors(probabilities, model_priors, float(fit["temperature"]))
     dev = load_dev_predictions(dev_predictions_path_for(shipped_model_path()))
-    familiar_unsure = unsure_share(dev.probabilities, dev.weights)
+    familiar_unsure, familiar_error = unsure_share_and_error(dev.probabilities, dev.weights)
     rng = np.random.default_rng(0)
     unfamiliar: list[float] = []
     errors: dict[str, list[np.ndarray]] = {name: [] for name in ESTIMATORS}
@@ -153,7 +153,12 @@ def simulate(fit: dict[str, np.ndarray], mix: np.ndarray, draws: int) -> dict[st
         truth = np.bincount(labels[kept], weights=weights, minlength=len(DOMAINS)) / weights.sum()
         outside = np.flatnonzero(~np.isin(sources, np.unique(sources[kept])))
         shift = source_shift_from_predictions(
-            labels[outside], sources[outside], n_bytes[outside], posteriors[outside], familiar_unsure
+            labels[outside],
+            sources[outside],
+            n_bytes[outside],
+            posteriors[outside],
+            familiar_unsure,
+            familiar_error,
         )
         points = {}
         for name in covered:

@@ -15,6 +15,7 @@ from analyzer.estimates.source_shift import (
     load_source_shift,
     source_shift_from_predictions,
     unsure_share,
+    unsure_share_and_error,
     write_source_shift,
 )
 
@@ -54,6 +55,22 @@ def test_unfamiliar_fraction_runs_from_dev_level_to_unseen_level() -> None:
     assert shift.unfamiliar_fraction(0.6) == 1.0
 
 
+def test_only_an_excess_beyond_devs_noise_counts_as_unfamiliar() -> None:
+    shift = SourceShift(("a",), np.array([0]), np.eye(S)[:1], 0.1, 0.3, familiar_unsure_error=0.01)
+    assert shift.unfamiliar_fraction(0.12) == 0.0  # two standard errors above dev: noise
+    assert shift.unfamiliar_fraction(0.17) == pytest.approx(0.25)  # (0.17 - 0.1 - 0.02) / 0.2
+    assert shift.unfamiliar_fraction(0.5) == 1.0
+
+
+def test_unsure_share_and_its_standard_error_by_hand() -> None:
+    posteriors = one_hot_posteriors(np.array([0, 1, 2, 3]), 0.95)
+    posteriors[[0, 1]] = one_hot_posteriors(np.array([0, 1]), 0.5)
+    weights = np.array([1.0, 1.0, 1.0, 1.0])
+    share, error = unsure_share_and_error(posteriors, weights)
+    assert share == 0.5
+    assert error == pytest.approx(np.sqrt(4 * 0.25) / 4)
+
+
 def test_deviations_are_the_share_error_one_source_per_domain_implies() -> None:
     # one row per domain: every replicate draws the same; other is read as finance 10 % of the time
     rates = np.eye(S)
@@ -68,14 +85,18 @@ def test_deviations_are_the_share_error_one_source_per_domain_implies() -> None:
 
 def test_rows_round_trip_and_a_broken_file_names_itself(tmp_path: Path) -> None:
     rates = np.full((2, S), 0.2)
-    shift = SourceShift(("x", "y"), np.array([1, 3]), rates, 0.12, 0.25)
+    shift = SourceShift(("x", "y"), np.array([1, 3]), rates, 0.12, 0.25, familiar_unsure_error=0.004)
     path = tmp_path / "m.source-shift.json"
     write_source_shift(shift, path)
     back = load_source_shift(path)
     assert back.sources == shift.sources
     np.testing.assert_array_equal(back.true_index, shift.true_index)
     np.testing.assert_allclose(back.rates, rates)
-    assert (back.familiar_unsure_share, back.unseen_unsure_share) == (0.12, 0.25)
+    assert (back.familiar_unsure_share, back.unseen_unsure_share, back.familiar_unsure_error) == (
+        0.12,
+        0.25,
+        0.004,
+    )
     path.write_text("{not json")
     with pytest.raises(ModelError, match=r"m\.source-shift\.json"):
         load_source_shift(path)
@@ -165,6 +186,7 @@ def test_training_rows_read_held_out_posteriors_as_the_model_would(tmp_path: Pat
     read = np.bincount(moved.argmax(axis=1), minlength=S) / n
     np.testing.assert_allclose(shift.rates[0], read)
     assert shift.familiar_unsure_share == pytest.approx(0.2)
+    assert shift.familiar_unsure_error == pytest.approx(np.sqrt(8 * 0.2**2 + 2 * 0.8**2) / 10)
     assert shift.unseen_unsure_share == pytest.approx((moved.max(axis=1) < 0.9).mean())
 
 

@@ -33,7 +33,7 @@ from analyzer.estimates.source_shift import (
     SourceShift,
     source_shift_from_predictions,
     source_shift_path_for,
-    unsure_share,
+    unsure_share_and_error,
     write_source_shift,
 )
 from analyzer.training.data import LabeledData, read_labeled
@@ -71,8 +71,9 @@ def source_shift_of(holdout: SourceHoldout, data: LabeledData, model_path: Path)
     )
     labels = np.array([DOMAINS.index(label) for label in data.labels])[held_out]
     n_bytes = np.array([len(text.encode("utf-8")) for text in data.texts], dtype=np.float64)[held_out]
+    familiar, familiar_error = unsure_share_and_error(dev.probabilities, dev.weights)
     return source_shift_from_predictions(
-        labels, sources[held_out], n_bytes, posteriors, unsure_share(dev.probabilities, dev.weights)
+        labels, sources[held_out], n_bytes, posteriors, familiar, familiar_error
     )
 
 
