@@ -12,7 +12,7 @@ from rich.console import Console
 from analyzer import __version__
 from analyzer.config import RunConfig
 from analyzer.errors import InputError
-from analyzer.estimates.corpus_shares import EstimateSettings
+from analyzer.estimates.corpus_shares import EstimateSettings, check_estimate_inputs
 from analyzer.estimates.dev_predictions import dev_predictions_path_for
 from analyzer.estimates.source_shift import source_shift_path_for
 from analyzer.executors import Executor
@@ -115,6 +115,9 @@ def run_analysis(
     model_name, model_version = domain_tagger.model.name, domain_tagger.model.version
     tokenizer_name = token_counter.tokenizer_name
     tags_schema = processor.tags_schema()
+    # the estimators' files beside the model too: a broken one fails now, not after the tagging
+    estimates = estimate_settings(config)
+    check_estimate_inputs(estimates)
     in_process = config.workers == 1 or len(shards) <= 1
     executor = executor or LocalExecutor(config.workers, processor if in_process else None)
     # pool workers load their own model; the parent's copy would only hold memory (~400 MB)
@@ -150,7 +153,7 @@ def run_analysis(
             boilerplate_clusters=config.boilerplate_clusters,
             memory_limit=config.dedup_memory_limit,
         ),
-        estimate_settings(config),
+        estimates,
         tags_schema,
     )
     return RunSummary(

@@ -203,20 +203,32 @@ def test_a_new_source_is_drawn_wider_than_the_sources_seen() -> None:
     np.testing.assert_array_equal(single, np.repeat(errors[:1], 4, axis=0))
 
 
-def test_a_run_reports_how_unfamiliar_its_input_reads(tiny_model: Path, tmp_path: Path) -> None:
-    import shutil
-
+def one_shard_corpus(tmp_path: Path, documents: int) -> Path:
     from generated import corpus_documents, write_fineweb_parquet
-    from harness import run_and_open
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    write_fineweb_parquet(corpus / "a.parquet", corpus_documents(300, seed=2, prefix="a"))
+    write_fineweb_parquet(corpus / "a.parquet", corpus_documents(documents, seed=2, prefix="a"))
+    return corpus
+
+
+def model_copy(tiny_model: Path, tmp_path: Path) -> Path:
+    """The tiny model and its companion files in a folder of their own, to put rows beside."""
+    import shutil
+
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     for path in tiny_model.parent.glob(f"{tiny_model.stem}.*"):
         shutil.copy(path, model_dir / path.name)
-    model = model_dir / tiny_model.name
+    return model_dir / tiny_model.name
+
+
+def test_a_run_reports_how_unfamiliar_its_input_reads(tiny_model: Path, tmp_path: Path) -> None:
+    from harness import run_and_open
+
+    corpus = one_shard_corpus(tmp_path, 300)
+    model = model_copy(tiny_model, tmp_path)
+    model_dir = model.parent
     with run_and_open(corpus, tmp_path / "without", model) as db:  # no rows beside the model
         assert {row[0] for row in db.sql("SELECT unfamiliar_fraction FROM domain_shares").fetchall()} == {
             None
@@ -235,3 +247,20 @@ def test_a_run_reports_how_unfamiliar_its_input_reads(tiny_model: Path, tmp_path
         assert reported == [pytest.approx(expected)] * S
         by_group = db.sql("SELECT count(*) FROM share_estimates_by_group WHERE unfamiliar_fraction IS NULL")
         assert by_group.fetchall() == [(0,)]
+
+
+def test_a_broken_rows_file_stops_the_run_before_any_tagging(tiny_model: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from analyzer.cli import main
+
+    corpus = one_shard_corpus(tmp_path, 50)
+    model = model_copy(tiny_model, tmp_path)
+    (model.parent / f"{model.stem}.source-shift.json").write_text('{"version": 2}')
+    out = tmp_path / "out"
+    arguments = ["run", str(corpus), "--out", str(out), "--model", str(model)]
+    result = CliRunner().invoke(main, [*arguments, "--workers", "1", "--no-progress"])
+    assert result.exit_code != 0
+    assert "source-shift.json" in result.stderr and "make classifier" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(out.glob("tags/*.done.json"))

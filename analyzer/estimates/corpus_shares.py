@@ -57,6 +57,15 @@ class EstimateSettings:
     seed: int = 0
 
 
+def check_estimate_inputs(settings: EstimateSettings) -> None:
+    """Read the model's dev predictions and source-shift rows once, so that a broken file is a
+    ModelError naming it before any work that needs them."""
+    if settings.dev_predictions is not None:
+        load_dev_predictions(settings.dev_predictions)
+    if settings.source_shift is not None:
+        load_source_shift(settings.source_shift)
+
+
 def share_estimates(connection: duckdb.DuckDBPyConnection, settings: EstimateSettings) -> pa.Table:
     """One row per domain: token, dedup-token and byte shares by the chosen estimator, with intervals.
 
