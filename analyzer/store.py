@@ -26,13 +26,15 @@ from analyzer.dedup.clusters import cluster_roots
 from analyzer.errors import RunError, one_line
 from analyzer.estimates.corpus_shares import EstimateSettings, share_estimates, share_estimates_by_group
 from analyzer.estimates.dev_predictions import load_dev_predictions
+from analyzer.estimates.source_shift import UNSURE_THRESHOLD
 from analyzer.shard_output import ShardAccounting, ShardPaths
 from analyzer.sql_library import load_sql
 
-LOW_CONFIDENCE_THRESHOLD = 0.9
+LOW_CONFIDENCE_THRESHOLD = UNSURE_THRESHOLD
 """`model_confidence` counts a document whose top calibrated probability is below this as one the
 model is unsure of (sql/13_model_confidence.sql): 12 % of dev documents, 25 % of documents from
-sources the model never saw (README: bench-estimates' fold models, leave-one-source-out models)."""
+sources the model never saw (README: bench-estimates' fold models, leave-one-source-out models).
+The same threshold decides how unfamiliar the intervals take the input to be (source_shift.py)."""
 
 SHARDS_SCHEMA = pa.schema(
     [

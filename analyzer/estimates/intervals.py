@@ -234,8 +234,9 @@ def estimate_shares_from_statistics(
       posteriors bounds a bias of unknown sign that the dev set cannot size for a corpus unlike it
       (README); as a GUM type-B term it enters as N(0, b^2 / 3), so the 95% bounds reach 1.13 b;
     - with `source_shift` and the statistics' `unsure_weight`: the error of reading unfamiliar
-      sources, one held-out source's misreading per domain and replicate, scaled by how unfamiliar
-      the input reads (source_shift.py; 0 for an input as familiar as dev).
+      sources, one new source's misreading per domain and replicate (drawn from the model's
+      leave-one-source-out rows), scaled by how unfamiliar the input reads (source_shift.py; 0 for
+      an input as familiar as dev).
     Percentile bounds of the sums, clipped to [0, 1]. For cc the bounds also span the Q reading
     (with its own sampling deviation and label noise): the truth if the posteriors are calibrated
     for this input (Q = PCC) or, when re-weighted by EMQ, calibrated up to a change of label mix.
