@@ -144,9 +144,12 @@ class ShardSampler:
     def active(self) -> bool:
         return self.sampling or self.max_docs is not None
 
-    def partition(self, documents: pa.RecordBatch) -> tuple[pa.RecordBatch, list[SkippedRow], pa.RecordBatch]:
+    def partition(
+        self, documents: pa.RecordBatch, keep_left_out: bool = True
+    ) -> tuple[pa.RecordBatch, list[SkippedRow], pa.RecordBatch]:
         """(documents to tag with their `inclusion_probability`, rows sampled out, the sampled-out
-        documents themselves for `--classify-all`'s census); deterministic."""
+        documents themselves for `--classify-all`'s census, empty unless `keep_left_out`);
+        deterministic."""
         n = documents.num_rows
         pi = np.ones(n, dtype=np.float64)
         keep = np.ones(n, dtype=bool)
@@ -168,6 +171,8 @@ class ShardSampler:
         rows = documents.column("row_index").to_numpy()
         skipped = [SkippedRow(int(row), NOT_SAMPLED) for row in rows[~keep]]
         chosen = documents.filter(pa.array(keep)) if self.active else documents
-        left_out = documents.filter(pa.array(~keep)) if self.active else documents.slice(0, 0)
+        left_out = (
+            documents.filter(pa.array(~keep)) if self.active and keep_left_out else documents.slice(0, 0)
+        )
         column = pa.array(pi[keep] if self.active else pi, type=pa.float64())
         return chosen.append_column(INCLUSION_COLUMN, column), skipped, left_out

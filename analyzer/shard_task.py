@@ -106,8 +106,10 @@ class ShardProcessor:
                 self.config.sample_size_unit,
             )
             for batch in read_shard(shard, self.config.reader):
-                documents, not_sampled, left_out = sampler.partition(batch.documents)
-                if self.config.classify_all and left_out.num_rows:
+                documents, not_sampled, left_out = sampler.partition(
+                    batch.documents, self.config.classify_all
+                )
+                if left_out.num_rows:
                     self._count_census(left_out, census)
                 skipped = batch.skipped + not_sampled
                 if documents.num_rows:

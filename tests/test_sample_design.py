@@ -208,6 +208,12 @@ def test_shard_sampler_accounts_for_every_document_and_records_pi() -> None:
             tagged.column(INCLUSION_COLUMN).to_numpy(), inclusion_probabilities(lengths, RATE, "pps", UNIT)
         )
     assert splits[0] == splits[1]
+    # without the census (--no-classify-all) nothing builds the sampled-out batch
+    same, same_skipped, not_built = ShardSampler(
+        "gen", RATE, None, seed=0, design="pps", unit=UNIT
+    ).partition(documents, keep_left_out=False)
+    assert same.column("row_index").to_pylist() == splits[0] and len(same_skipped) == len(skipped)
+    assert not_built.num_rows == 0
     unsampled, none_skipped, none_left_out = ShardSampler("gen", None, None).partition(documents)
     assert none_skipped == [] and none_left_out.num_rows == 0 and unsampled.num_rows == documents.num_rows
     assert set(unsampled.column(INCLUSION_COLUMN).to_pylist()) == {1.0}

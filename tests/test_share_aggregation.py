@@ -261,3 +261,13 @@ def test_emq_on_several_weightings_at_once_equals_one_at_a_time() -> None:
         np.testing.assert_allclose(shares[k], alone, rtol=1e-12, atol=1e-15)
         reweighted = p * ratios[k] / (p * ratios[k]).sum(axis=1, keepdims=True)
         np.testing.assert_allclose(reweighted, posterior, rtol=1e-12, atol=1e-15)
+
+
+def test_dev_predictions_are_read_once_per_file_version(tmp_path: Path) -> None:
+    path = write_dev_predictions(tmp_path, seed=1)
+    first = load_dev_predictions(path)
+    assert load_dev_predictions(path) is first  # a run's build asks several times
+    table = pq.read_table(path).slice(0, 100)
+    pq.write_table(table, path)  # the file changes: read again
+    changed = load_dev_predictions(path)
+    assert changed is not first and changed.true_index.size == 100

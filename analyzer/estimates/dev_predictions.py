@@ -5,6 +5,7 @@ that EMQ re-estimates from. analyzer/training/dev_predictions.py writes them.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,21 @@ def dev_predictions_path_for(model_path: Path) -> Path:
 
 
 def load_dev_predictions(path: Path) -> DevPredictions:
-    """Read the dev predictions parquet; a broken file is a ModelError naming it."""
+    """Read the dev predictions parquet; a broken file is a ModelError naming it.
+
+    Read once per process for a given file version (path, size, modification time): a run's build
+    asks for them from several places. Callers must not modify the arrays."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise ModelError(
+            f"{path}: dev predictions unreadable ({exc}); rebuild them with `make classifier`"
+        ) from exc
+    return _read_dev_predictions(path.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_dev_predictions(path: Path, size: int, modified_ns: int) -> DevPredictions:
     try:
         table = pq.read_table(path, columns=list(DEV_PREDICTION_COLUMNS))
     except (OSError, pa.ArrowException, KeyError) as exc:
