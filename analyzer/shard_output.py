@@ -20,7 +20,14 @@ import pyarrow.parquet as pq
 from analyzer.errors import RunError
 from analyzer.readers.base import SkippedRow
 
-SKIPPED_SCHEMA = pa.schema([("shard", pa.string()), ("row_index", pa.int64()), ("reason", pa.string())])
+SKIPPED_SCHEMA = pa.schema(
+    [
+        ("shard", pa.string()),
+        ("row_index", pa.int64()),
+        ("reason", pa.string()),
+        ("content_hash", pa.uint64()),
+    ]
+)
 
 
 @dataclass
@@ -102,6 +109,7 @@ class ShardWriter:
         self._skipped_writer: pq.ParquetWriter | None = None
         self._skipped_rows: list[int] = []
         self._skipped_reasons: list[str] = []
+        self._skipped_hashes: list[int | None] = []
         self._tags_temporary = paths.temporary(paths.tags)
         self._skipped_temporary = paths.temporary(paths.skipped)
 
@@ -118,6 +126,7 @@ class ShardWriter:
         for row in skipped:
             self._skipped_rows.append(row.row_index)
             self._skipped_reasons.append(row.reason)
+            self._skipped_hashes.append(row.content_hash)
         if len(self._skipped_rows) >= SKIPPED_FLUSH_ROWS:
             try:
                 self._flush_skipped()
@@ -131,6 +140,7 @@ class ShardWriter:
                 "shard": pa.array([self.shard_name] * len(self._skipped_rows), type=pa.string()),
                 "row_index": pa.array(self._skipped_rows, type=pa.int64()),
                 "reason": pa.array(self._skipped_reasons, type=pa.string()),
+                "content_hash": pa.array(self._skipped_hashes, type=pa.uint64()),
             },
             schema=SKIPPED_SCHEMA,
         )
@@ -139,6 +149,7 @@ class ShardWriter:
         self._skipped_writer.write_table(table)
         self._skipped_rows = []
         self._skipped_reasons = []
+        self._skipped_hashes = []
 
     def publish(self, accounting: ShardAccounting, empty_tags_schema: pa.Schema) -> None:
         """Close, then rename tags and skipped into place, then write the done marker."""
@@ -168,7 +179,7 @@ class ShardWriter:
                 with contextlib.suppress(OSError):
                     writer.close()
         self._writer = self._skipped_writer = None
-        self._skipped_rows, self._skipped_reasons = [], []
+        self._skipped_rows, self._skipped_reasons, self._skipped_hashes = [], [], []
         for leftover in self.paths.tags_dir.glob(f".tmp-{os.getpid()}-{self.paths.key}*"):
             leftover.unlink(missing_ok=True)
 

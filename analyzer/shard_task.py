@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ from analyzer.shard_output import ShardAccounting, ShardPaths, ShardWriter, load
 from analyzer.shards import Shard
 from analyzer.taggers import Tagger, build_taggers
 from analyzer.taggers.domain import DomainTagger
+from analyzer.taggers.minhash import content_hash
 
 UNCLASSIFIED = "unclassified"
 """The census's domain for sampled-out documents the domain model failed on."""
@@ -79,7 +80,17 @@ class ShardProcessor:
             sample += [config.sample_design, config.sample_size_unit]
         if config.classify_all and (config.sample_rate is not None or config.max_docs_per_shard is not None):
             sample.append("classify-all")
+            if self._hashes_left_out:
+                sample.append("left-out-hashes")
         return sample
+
+    @property
+    def _hashes_left_out(self) -> bool:
+        """Whether the census also keeps the exact-duplicate hash of every sampled-out document
+        (`SkippedRow.content_hash`): with it a tagged copy of an earlier sampled-out text is a
+        duplicate of the whole input (sql/04_documents.sql), so a sample's dedup shares are not
+        those of the sample's duplicates alone."""
+        return self.config.classify_all and self.config.dedup_mode != "off"
 
     def process(self, shard: Shard, report: ProgressReporter | None = None) -> ShardAccounting:
         """Tag one shard and publish its outputs; a bad shard comes back with status 'failed'."""
@@ -111,6 +122,8 @@ class ShardProcessor:
                 )
                 if left_out.num_rows:
                     self._count_census(left_out, census)
+                    if self._hashes_left_out:
+                        not_sampled = _with_content_hashes(not_sampled, left_out)
                 skipped = batch.skipped + not_sampled
                 if documents.num_rows:
                     tags, documents, failed = self._tag_or_skip(shard, documents)
@@ -283,3 +296,11 @@ def _failed(accounting: ShardAccounting, message: str, started: float, kind: str
     accounting.text_bytes = 0
     accounting.seconds = time.perf_counter() - started
     return accounting
+
+
+def _with_content_hashes(not_sampled: list[SkippedRow], left_out: pa.RecordBatch) -> list[SkippedRow]:
+    """The sampled-out rows, each with its document's exact-duplicate hash."""
+    texts = left_out.column("text").to_pylist()
+    rows = left_out.column("row_index").to_pylist()
+    hashes = {row: content_hash(text) for row, text in zip(rows, texts, strict=True)}
+    return [replace(row, content_hash=hashes.get(row.row_index)) for row in not_sampled]

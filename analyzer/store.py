@@ -176,7 +176,9 @@ def _populate(
     if skipped_files:
         connection.execute(load_sql("02_skipped"), {"skipped_files": skipped_files})
     else:
-        connection.execute("CREATE TABLE skipped (shard VARCHAR, row_index BIGINT, reason VARCHAR)")
+        connection.execute(
+            "CREATE TABLE skipped (shard VARCHAR, row_index BIGINT, reason VARCHAR, content_hash UBIGINT)"
+        )
     connection.execute(load_sql("01_tags"), {"tag_files": tag_files})
     nodes, roots = duplicate_clusters(connection, dedup)
     clusters = pa.table({"doc_seq": nodes, "cluster_id": roots})

@@ -3,6 +3,12 @@
 -- smallest doc_seq in the cluster, and that document is the cluster's representative: every other
 -- member has is_duplicate = true. dup_kind says why a duplicate was marked: 'exact' when its
 -- normalised text equals another member's, 'near' when only MinHash linked it, else 'none'.
+-- In a sample with the census (--classify-all) and dedup, a tagged document is also a duplicate,
+-- 'exact', when a document the sample left out has the same content hash and was read before it
+-- (`skipped.content_hash`): the whole input's first copy is the representative, so whether a
+-- tagged text counts in the dedup measure does not depend on which copies the sample drew, and its
+-- weighted dedup tokens estimate the whole input's (Horvitz-Thompson). Near-duplicates are still
+-- found among the tagged documents only.
 -- sample_weight is how many input documents each tagged one stands for: the inverse of its
 -- inclusion probability pi (Horvitz-Thompson; pi from analyzer/sampler.py, 1 in tags written before
 -- it was recorded), times its shard's calibration (tagged + not sampled) / sum(1 / pi) so the
@@ -37,6 +43,14 @@ WITH tags_pi AS (
 ),
 exact_groups AS (
     SELECT content_hash, count(*) AS members FROM tags GROUP BY content_hash
+),
+copied_before AS (  -- tagged documents with an exact copy the sample left out, read before them
+    SELECT DISTINCT t.doc_seq
+    FROM tags AS t
+    JOIN skipped AS s
+        ON s.content_hash = t.content_hash
+        AND (s.shard < t.shard OR (s.shard = t.shard AND s.row_index < t.row_index))
+    WHERE s.reason = 'not_sampled' AND s.content_hash IS NOT NULL
 ),
 shard_weights AS (
     SELECT
@@ -142,8 +156,9 @@ SELECT
     t.n_bytes,
     t.n_tokens,
     coalesce(c.cluster_id, t.doc_seq) AS cluster_id,
-    coalesce(c.cluster_id, t.doc_seq) <> t.doc_seq AS is_duplicate,
+    coalesce(c.cluster_id, t.doc_seq) <> t.doc_seq OR cb.doc_seq IS NOT NULL AS is_duplicate,
     CASE
+        WHEN cb.doc_seq IS NOT NULL THEN 'exact'
         WHEN coalesce(c.cluster_id, t.doc_seq) = t.doc_seq THEN 'none'
         WHEN e.members > 1 THEN 'exact'
         ELSE 'near'
@@ -169,4 +184,5 @@ LEFT JOIN cell_weights AS cw
 LEFT JOIN domain_spread AS ds ON t.domain = ds.domain
 LEFT JOIN clusters AS c USING (doc_seq)
 LEFT JOIN exact_groups AS e USING (content_hash)
+LEFT JOIN copied_before AS cb ON cb.doc_seq = t.doc_seq
 ORDER BY t.doc_seq;

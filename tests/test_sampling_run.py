@@ -247,3 +247,47 @@ def test_classify_all_keeps_bytes_when_the_shards_token_counts_do_not_fit(
     # the `corpus` fixture's token_count is 100 + row: unrelated to the text, so bytes stay
     with run_and_open(corpus, tmp_path / "census", tiny_model, "--sample-rate", "0.2") as db:
         assert db.execute("SELECT bool_and(calibration_size = n_bytes) FROM documents").fetchone() == (True,)
+
+
+def test_a_tagged_copy_of_a_sampled_out_text_is_a_duplicate_of_the_whole_input(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    """With the census, a tagged document whose exact copy was read earlier but sampled out is a
+    duplicate: the representative is the whole input's first copy, whichever copies the sample drew."""
+    records = corpus_documents(400, seed=5, prefix="c")
+    for later in range(200, 400, 2):  # every other document of the second half copies one of the first
+        records[later]["text"] = records[later - 200]["text"].upper()  # case differs: still exact
+    directory = tmp_path / "copies"
+    directory.mkdir()
+    write_fineweb_parquet(directory / "000.parquet", records)
+    first_copy = {}
+    expected = {}
+    for record in records:
+        key = " ".join(str(record["text"]).lower().split())
+        expected[record["id"]] = key in first_copy
+        first_copy.setdefault(key, record["id"])
+    query = "SELECT doc_id, is_duplicate, dup_kind FROM documents"
+    with run_and_open(
+        directory, tmp_path / "census", tiny_model, "--sample-rate", "0.5", "--dedup", "exact"
+    ) as db:
+        rows = db.execute(query).fetchall()
+        hashed = db.execute("SELECT count(content_hash) FROM skipped WHERE reason = 'not_sampled'").fetchone()
+        not_sampled = db.execute("SELECT count(*) FROM skipped WHERE reason = 'not_sampled'").fetchone()
+    assert hashed == not_sampled and hashed is not None and hashed[0] > 100
+    assert {doc_id: duplicate for doc_id, duplicate, _ in rows} == {
+        doc_id: expected[doc_id] for doc_id, *_ in rows
+    }
+    assert {kind for _, duplicate, kind in rows if duplicate} == {"exact"}
+    # without the census only the sample's own copies are found: fewer duplicates
+    with run_and_open(
+        directory,
+        tmp_path / "plain",
+        tiny_model,
+        "--sample-rate",
+        "0.5",
+        "--dedup",
+        "exact",
+        "--no-classify-all",
+    ) as db:
+        found = db.execute("SELECT count(*) FILTER (WHERE is_duplicate) FROM documents").fetchone()
+    assert found is not None and found[0] < sum(expected[doc_id] for doc_id, *_ in rows)

@@ -32,6 +32,10 @@ class SkippedRow:
 
     row_index: int
     reason: str
+    content_hash: int | None = None
+    """For a document a sample left out (`not_sampled`) of a run with the census and dedup: its
+    exact-duplicate hash (taggers/minhash.py `content_hash`), so that a tagged copy read after it
+    is known as a duplicate of the whole input, not only of the sample."""
 
 
 @dataclass
