@@ -247,29 +247,7 @@ def estimate_shares_from_statistics(
     """
     if method not in ESTIMATORS:
         raise ValueError(f"unknown estimator {method!r}; choose one of {ESTIMATORS}")
-    if method == "mid":
-        spanned = estimate_shares_from_statistics(
-            statistics,
-            "cc",
-            dev=dev,
-            sampling_fraction=sampling_fraction,
-            source_shift=source_shift,
-            replicates=replicates,
-            confidence=confidence,
-            seed=seed,
-        )
-        count_totals = np.asarray(statistics.counts, dtype=np.float64).sum(axis=0)[None]
-        posterior_totals = np.asarray(statistics.posterior_totals, dtype=np.float64).sum(axis=0)[None]
-        midpoint = mid_estimator(count_totals, posterior_totals, None)[0]
-        return ShareEstimate(
-            midpoint,
-            np.minimum(spanned.input_lo, midpoint),
-            np.maximum(spanned.input_hi, midpoint),
-            np.minimum(spanned.corpus_lo, midpoint),
-            np.maximum(spanned.corpus_hi, midpoint),
-            spanned.sampling_fraction,
-            spanned.unfamiliar_fraction,
-        )
+    interval_method = "cc" if method == "mid" else method  # mid's interval is cc's
     if not 0.0 < sampling_fraction <= 1.0:
         raise ValueError(f"sampling_fraction must be in (0, 1], got {sampling_fraction}")
     counts = np.asarray(statistics.counts, dtype=np.float64)
@@ -277,7 +255,7 @@ def estimate_shares_from_statistics(
     cc_point = counts.sum(axis=0) / counts.sum()
     prob_totals = np.asarray(statistics.posterior_totals, dtype=np.float64)
     posterior_point = prob_totals.sum(axis=0) / prob_totals.sum()
-    estimator = _point_estimator(method, dev)
+    estimator = _point_estimator(interval_method, dev)
     strata = _strata_of(statistics)
 
     def sampling_deviations(calibrated: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -293,7 +271,7 @@ def estimate_shares_from_statistics(
             strata=kept_strata,
         )
         deviation = sampling.replicates - sampling.point
-        if method != "cc":  # only cc's interval spans the Q reading
+        if interval_method != "cc":  # only cc's interval spans the Q reading
             return sampling.point, deviation, np.zeros_like(deviation)
         posterior_sampling = cluster_bootstrap(
             counts,
@@ -315,7 +293,7 @@ def estimate_shares_from_statistics(
         else (point, input_deviation, input_posterior_deviation)
     )
     model = np.zeros_like(input_deviation)
-    draws = _model_draws(method, dev, replicates, seed)
+    draws = _model_draws(interval_method, dev, replicates, seed)
     if draws is not None:
         totals = np.repeat(counts.sum(axis=0)[None], replicates, axis=0)
         ptotals = np.repeat(prob_totals.sum(axis=0)[None], replicates, axis=0)
@@ -346,7 +324,7 @@ def estimate_shares_from_statistics(
         (1.0, corpus_deviation, corpus_posterior_deviation),
     ):
         readings = [(point, deviation, classifier)]
-        if method == "cc":
+        if interval_method == "cc":
             # CC's bias is the gap to Q if the posteriors are calibrated for this input (up to its
             # label mix): then the truth is Q up to label noise, so the interval also spans that
             # reading (paired cluster draws).
@@ -357,6 +335,9 @@ def estimate_shares_from_statistics(
             q_lo, q_hi = np.quantile(draws_total, [alpha / 2, 1 - alpha / 2], axis=0)
             lo, hi = np.minimum(lo, q_lo), np.maximum(hi, q_hi)
         bounds.append((np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)))
+    if method == "mid":  # re-centred on the midpoint of the two readings, still inside the bounds
+        point = (cc_point + posterior_point) / 2
+        bounds = [(np.minimum(lo, point), np.maximum(hi, point)) for lo, hi in bounds]
     return ShareEstimate(
         point, bounds[0][0], bounds[0][1], bounds[1][0], bounds[1][1], sampling_fraction, unfamiliar
     )
