@@ -27,7 +27,7 @@ from analyzer.errors import RunError, one_line
 from analyzer.estimates.corpus_shares import EstimateSettings, share_estimates, share_estimates_by_group
 from analyzer.estimates.dev_predictions import load_dev_predictions
 from analyzer.estimates.source_shift import UNSURE_THRESHOLD
-from analyzer.shard_output import ShardAccounting, ShardPaths
+from analyzer.shard_output import SKIPPED_SCHEMA, ShardAccounting, ShardPaths
 from analyzer.sql_library import load_sql
 
 LOW_CONFIDENCE_THRESHOLD = UNSURE_THRESHOLD
@@ -166,19 +166,12 @@ def _populate(
     dedup: DedupSettings,
     estimates: EstimateSettings,
 ) -> None:
-    shards = _shards_table(accountings)
-    connection.register("shards_source", shards)
-    connection.execute("CREATE TABLE shards AS SELECT * FROM shards_source")
-    connection.unregister("shards_source")
-    connection.register("census_source", _census_table(accountings))
-    connection.execute("CREATE TABLE census AS SELECT * FROM census_source")
-    connection.unregister("census_source")
+    _create_table(connection, "shards", _shards_table(accountings))
+    _create_table(connection, "census", _census_table(accountings))
     if skipped_files:
         connection.execute(load_sql("02_skipped"), {"skipped_files": skipped_files})
-    else:
-        connection.execute(
-            "CREATE TABLE skipped (shard VARCHAR, row_index BIGINT, reason VARCHAR, content_hash UBIGINT)"
-        )
+    else:  # no shard finished: the skipped files' own schema, empty
+        _create_table(connection, "skipped", SKIPPED_SCHEMA.empty_table())
     connection.execute(load_sql("01_tags"), {"tag_files": tag_files})
     nodes, roots = duplicate_clusters(connection, dedup)
     clusters = pa.table({"doc_seq": nodes, "cluster_id": roots})
@@ -328,6 +321,11 @@ CENSUS_SCHEMA = pa.schema(
         ("shard_token_docs", pa.int64()),
     ]
 )
+
+
+def _create_table(connection: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
+    """A DuckDB table `name` holding the rows of an Arrow table (DuckDB's relational API: no SQL text)."""
+    connection.from_arrow(table).create(name)
 
 
 def _census_table(accountings: list[ShardAccounting]) -> pa.Table:
